@@ -1,0 +1,5 @@
+"""Command line entry point: ``python -m broadcaster``."""
+
+from broadcaster.cli import main
+
+main()

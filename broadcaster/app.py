@@ -1,0 +1,57 @@
+"""The application context: one workspace, its store, the clock and the channel registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from broadcaster.channels.base import ChannelContext
+from broadcaster.channels.registry import ChannelRegistry, default_registry
+from broadcaster.config import Config
+from broadcaster.rendering import Renderer
+from broadcaster.store.database import Store, open_store
+from broadcaster.timeutil import Clock, utcnow
+from broadcaster.workspace import Workspace
+
+__all__ = ["App", "open_app"]
+
+
+@dataclass
+class App:
+    """Everything a command or the worker needs, built once per process."""
+
+    workspace: Workspace
+    store: Store
+    clock: Clock = utcnow
+    registry: ChannelRegistry = field(default_factory=default_registry)
+
+    @property
+    def config(self) -> Config:
+        """The validated configuration."""
+        return self.workspace.config
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        """The Jinja2 renderer with this workspace's overrides."""
+        general = self.config.broadcaster
+        return Renderer(self.workspace.templates_dir, general.timezone)
+
+    def channel_context(self) -> ChannelContext:
+        """What adapters of this workspace are built with."""
+        general = self.config.broadcaster
+        return ChannelContext(
+            renderer=self.renderer,
+            timezone=general.timezone,
+            clock=self.clock,
+            resolve_path=self.workspace.path,
+            exercise=general.exercise,
+        )
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.close()
+
+
+def open_app(workspace: Workspace, clock: Clock = utcnow) -> App:
+    """Open the workspace's database (migrating it if needed) and build the context."""
+    return App(workspace=workspace, store=open_store(workspace.database_url), clock=clock)

@@ -1,0 +1,205 @@
+"""Writing announcements: draft, edit (a new revision), submit for approval, cancel."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from broadcaster.app import App
+from broadcaster.errors import InputError, RenderError, StateError
+from broadcaster.model import Announcement, AnnouncementState, Content, Severity, check_transition
+from broadcaster.preview import preview_announcement
+from broadcaster.store.announcements import (
+    add_revision,
+    create_announcement,
+    get_announcement,
+    set_state,
+)
+from broadcaster.store.audit import record_event
+from broadcaster.targets import resolve_targets
+
+__all__ = ["DraftInput", "EditInput", "cancel", "create_draft", "edit", "submit"]
+
+MAX_TITLE = 200
+MAX_BODY = 20_000
+OVERRIDABLE_CHANNELS = ("facebook", "sms", "teams", "telegram", "website")
+_EDITABLE = (
+    AnnouncementState.DRAFT,
+    AnnouncementState.PENDING_APPROVAL,
+    AnnouncementState.APPROVED,
+    AnnouncementState.REJECTED,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DraftInput:
+    """What the officer typed for a new announcement."""
+
+    title: str
+    body: str
+    severity: Severity = Severity.INFO
+    language: str | None = None
+    link: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditInput:
+    """Changes for a new revision; None leaves a field as it was."""
+
+    title: str | None = None
+    body: str | None = None
+    severity: Severity | None = None
+    language: str | None = None
+    link: str | None = None
+    overrides: dict[str, str] | None = None
+    to: tuple[str, ...] | None = None
+
+
+def create_draft(app: App, actor: str, draft: DraftInput) -> Announcement:
+    """Store a new announcement as a draft (revision 1)."""
+    content = Content(
+        title=draft.title.strip(),
+        body=draft.body.strip(),
+        severity=draft.severity,
+        language=draft.language or app.config.broadcaster.language,
+        link=draft.link or None,
+        overrides=dict(draft.overrides),
+        targets=resolve_targets(app.config, draft.to),
+    )
+    _validate(content)
+    now = app.clock()
+    with app.store.write() as conn:
+        announcement_id = create_announcement(conn, content, actor, now)
+        record_event(
+            conn,
+            actor=actor,
+            action="drafted",
+            now=now,
+            announcement_id=announcement_id,
+            revision=1,
+            content_hash=content.content_hash(),
+            targets=list(content.targets),
+        )
+        return get_announcement(conn, announcement_id)
+
+
+def edit(app: App, actor: str, announcement_id: int, changes: EditInput) -> Announcement:
+    """Add a revision with ``changes``; the announcement returns to draft, approvals are void."""
+    now = app.clock()
+    with app.store.write() as conn:
+        current = get_announcement(conn, announcement_id, lock=True)
+        if current.state not in _EDITABLE:
+            raise StateError(
+                f"announcement {announcement_id} is {current.state}; "
+                "what was sent is changed with a correction or retraction, not an edit"
+            )
+        content = _apply(app, current.revision.content, changes)
+        _validate(content)
+        if content == current.revision.content:
+            raise InputError("nothing to change: the new revision would be identical")
+        number = current.revision.number + 1
+        add_revision(conn, announcement_id, number, content, actor, now)
+        set_state(
+            conn,
+            announcement_id,
+            current.state,
+            AnnouncementState.DRAFT,
+            now,
+            current_revision=number,
+        )
+        record_event(
+            conn,
+            actor=actor,
+            action="edited",
+            now=now,
+            announcement_id=announcement_id,
+            revision=number,
+            content_hash=content.content_hash(),
+            previous_state=str(current.state),
+            approvals_voided=current.state
+            in (AnnouncementState.PENDING_APPROVAL, AnnouncementState.APPROVED),
+        )
+        return get_announcement(conn, announcement_id)
+
+
+def submit(app: App, actor: str, announcement_id: int) -> Announcement:
+    """Ask for approval; refused while any target's output fails to render."""
+    with app.store.read() as conn:
+        draft = get_announcement(conn, announcement_id)
+    check_transition(draft.state, AnnouncementState.PENDING_APPROVAL)
+    problems = preview_announcement(app, draft).problems()
+    if problems:
+        raise RenderError("cannot submit while the preview has errors:\n" + "\n".join(problems))
+    return _transition(app, actor, draft, AnnouncementState.PENDING_APPROVAL, "submitted")
+
+
+def cancel(app: App, actor: str, announcement_id: int) -> Announcement:
+    """Withdraw an announcement that has not been dispatched."""
+    with app.store.read() as conn:
+        current = get_announcement(conn, announcement_id)
+    return _transition(app, actor, current, AnnouncementState.CANCELLED, "cancelled")
+
+
+def _transition(
+    app: App, actor: str, seen: Announcement, wanted: AnnouncementState, action: str
+) -> Announcement:
+    check_transition(seen.state, wanted)
+    now = app.clock()
+    with app.store.write() as conn:
+        # Compare-and-set against the state and revision this command looked at.
+        current = get_announcement(conn, seen.id, lock=True)
+        if current.revision.number != seen.revision.number:
+            raise StateError(f"announcement {seen.id} was edited meanwhile; look again")
+        set_state(conn, seen.id, seen.state, wanted, now)
+        record_event(
+            conn,
+            actor=actor,
+            action=action,
+            now=now,
+            announcement_id=seen.id,
+            revision=seen.revision.number,
+            content_hash=seen.revision.content_hash,
+        )
+        return get_announcement(conn, seen.id)
+
+
+def _apply(app: App, content: Content, changes: EditInput) -> Content:
+    updates: dict[str, object] = {
+        name: value
+        for name, value in dataclasses.asdict(changes).items()
+        if value is not None and name != "to"
+    }
+    for name in ("title", "body"):
+        if name in updates:
+            updates[name] = str(updates[name]).strip()
+    if changes.link == "":
+        updates["link"] = None
+    if changes.to is not None:
+        updates["targets"] = resolve_targets(app.config, changes.to)
+    return dataclasses.replace(content, **updates)  # type: ignore[arg-type]
+
+
+def _validate(content: Content) -> None:
+    problems = []
+    if not content.title:
+        problems.append("the title is empty")
+    elif len(content.title) > MAX_TITLE or "\n" in content.title:
+        problems.append(f"the title must be one line of at most {MAX_TITLE} characters")
+    if not content.body:
+        problems.append("the body is empty")
+    elif len(content.body) > MAX_BODY:
+        problems.append(f"the body is {len(content.body)} characters; at most {MAX_BODY}")
+    if content.link is not None:
+        parts = urlsplit(content.link)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(f"--link {content.link!r} is not an http(s) address")
+    problems += [
+        f"--override {channel}: unknown channel (use one of {', '.join(OVERRIDABLE_CHANNELS)})"
+        for channel in content.overrides
+        if channel not in OVERRIDABLE_CHANNELS
+    ]
+    if problems:
+        raise InputError("; ".join(problems))

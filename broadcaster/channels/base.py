@@ -1,0 +1,115 @@
+"""The channel adapter protocol: render → check → send, with verify for uncertain outcomes.
+
+An adapter is built per target from that target's typed configuration and a
+:class:`ChannelContext`; it holds no global state. ``send`` either returns a :class:`Receipt`
+(the platform's id for what was posted) or raises a :class:`~broadcaster.errors.ChannelError`
+subclass that tells the queue what to do next — never a bare ``False``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from broadcaster.config import TargetConfig
+from broadcaster.rendering import Renderer
+from broadcaster.rendering.message import Message
+from broadcaster.timeutil import Clock
+
+__all__ = ["Channel", "ChannelContext", "Receipt", "Rendered"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelContext:
+    """What every adapter may use, handed in by the caller (adapters never read config or env)."""
+
+    renderer: Renderer
+    timezone: str
+    clock: Clock
+    resolve_path: Callable[[str], Path]
+    exercise: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rendered:
+    """A message rendered for one target; ``problems`` lists broken channel limits."""
+
+    text: str | None = None
+    card: dict[str, Any] | None = None
+    files: dict[str, str] | None = None
+    problems: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof of delivery: the platform's id for what was posted (post id, SID, path, ...)."""
+
+    platform_id: str
+
+
+class Channel(ABC):
+    """Base of every channel adapter.
+
+    Class attributes state the channel's limits and retry rules, so the queue and preview can
+    read them without building an adapter.
+    """
+
+    name: ClassVar[str]
+    #: True when :meth:`verify` can ask the platform whether a delivery already arrived.
+    can_verify: ClassVar[bool] = False
+    #: True when sending the same delivery twice cannot show two copies to the public; decides
+    #: what happens after an unknown outcome on a channel that cannot verify.
+    blind_resend_ok: ClassVar[bool] = False
+    #: Give up (dead-letter) after this many attempts ...
+    max_attempts: ClassVar[int] = 8
+    #: ... or when the delivery is this old: a crisis text hours late does more harm than good.
+    max_age_seconds: ClassVar[float] = 6 * 3600
+    #: Longest text the platform accepts, where it has one.
+    max_text_length: ClassVar[int | None] = None
+
+    def __init__(self, target: TargetConfig, context: ChannelContext) -> None:
+        self.target = target
+        self.context = context
+
+    @abstractmethod
+    def render(self, message: Message) -> Rendered:
+        """Turn a message into this channel's payload; raise RenderError for template errors."""
+
+    def check(self, rendered: Rendered) -> list[str]:
+        """Limits the rendered payload breaks; found at preview, never first at send."""
+        limit = self.max_text_length
+        if limit is not None and rendered.text is not None and len(rendered.text) > limit:
+            return [f"text is {len(rendered.text)} characters; {self.name} allows {limit}"]
+        return []
+
+    def prepare(self, message: Message) -> Rendered:
+        """Render and check in one step."""
+        rendered = self.render(message)
+        problems = self.check(rendered)
+        if not problems:
+            return rendered
+        return Rendered(
+            text=rendered.text,
+            card=rendered.card,
+            files=rendered.files,
+            problems=(*rendered.problems, *problems),
+        )
+
+    @abstractmethod
+    async def send(self, message: Message, rendered: Rendered) -> Receipt:
+        """Deliver; raise a ChannelError subclass to report anything but success."""
+
+    async def verify(self, message: Message) -> Receipt | None:
+        """Ask the platform whether this message already arrived (after an unknown outcome).
+
+        Called only when :attr:`can_verify` is True. Returns the receipt if it arrived, None if
+        the platform does not have it (so sending again is safe).
+        """
+        return None
+
+    async def aclose(self) -> None:
+        """Release clients and connections; the adapter is not used afterwards."""
+        return None

@@ -1,0 +1,181 @@
+"""A static crisis site for one organisation: index, one page per update, Atom feed, JSON.
+
+The folder is self-contained: ``announcements.json`` is both the public JSON and the site's own
+record of what it shows, so the site can be rebuilt, copied to a backup host, or served by any
+web server without broadcaster's database. Publishing is an idempotent upsert keyed by the
+announcement's uid and revision: publishing the same revision twice changes nothing, and an older
+revision never replaces a newer one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from broadcaster.config import Organisation
+from broadcaster.fileio import atomic_write, exclusive_lock
+from broadcaster.model import RevisionKind, Severity
+from broadcaster.rendering import Renderer
+from broadcaster.rendering.markup import markdown_to_html
+from broadcaster.rendering.message import KIND_LABELS, SEVERITY_LABELS, Message
+from broadcaster.rendering.renderer import TemplateNamespace
+
+__all__ = ["StaticSite", "entry_from_message"]
+
+STATE_FILE = "announcements.json"
+FORMAT_VERSION = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def entry_from_message(message: Message) -> dict[str, Any]:
+    """The JSON record of one announcement revision, as stored in ``announcements.json``."""
+    content = message.content
+    return {
+        "uid": message.uid,
+        "id": message.announcement_id,
+        "revision": message.revision,
+        "content_hash": message.content_hash,
+        "kind": str(content.kind),
+        "title": content.title,
+        "body": content.body,
+        "body_html": markdown_to_html(content.body),
+        "severity": str(content.severity),
+        "language": content.language,
+        "link": content.link,
+        "published": message.published_at.isoformat(timespec="seconds"),
+        "updated": message.updated_at.isoformat(timespec="seconds"),
+    }
+
+
+@dataclass(frozen=True)
+class StaticSite:
+    """The output folder of one static website target."""
+
+    root: Path
+    organisation: Organisation
+    renderer: Renderer
+    exercise: bool = False
+    public_url: str | None = None
+    language: str = "sv"
+
+    def publish(self, entry: dict[str, Any]) -> str:
+        """Add or update one announcement and rewrite every file; returns the page's path."""
+        # The lock sits beside the folder, not in it: the folder is what gets served and copied.
+        with exclusive_lock(self.root.parent / f".{self.root.name}.lock"):
+            entries = self._load()
+            merged, changed = upsert(entries, entry)
+            if changed or not (self.root / "index.html").exists():
+                for name, text in self.build(merged).items():
+                    atomic_write(self.root / name, text)
+        return page_path(entry["uid"])
+
+    def preview(self, entry: dict[str, Any]) -> dict[str, str]:
+        """The files as they would be after publishing ``entry`` (nothing is written)."""
+        merged, _ = upsert(self._load(), entry)
+        return self.build(merged)
+
+    def has(self, uid: str, revision: int) -> bool:
+        """True when the site already shows this revision (or a newer one) of an announcement."""
+        return any(e["uid"] == uid and e["revision"] >= revision for e in self._load())
+
+    def build(self, entries: list[dict[str, Any]]) -> dict[str, str]:
+        """Every file of the site, rendered from its entries (newest update first)."""
+        ordered = sorted(entries, key=lambda e: (e["updated"], e["uid"]), reverse=True)
+        views = [_entry_view(e) for e in ordered]
+        updated = max((v["updated"] for v in views), default=_EPOCH)
+        base = {
+            "language": self.language,
+            "organisation": TemplateNamespace("organisation", self.organisation.model_dump()),
+            "exercise": self.exercise,
+            "site": TemplateNamespace(
+                "site",
+                {
+                    "url": self.public_url.rstrip("/") + "/" if self.public_url else "",
+                    "feed_id": f"urn:uuid:{self._feed_uuid()}",
+                    "updated": updated,
+                },
+            ),
+            "entries": views,
+        }
+        files = {
+            "index.html": self.renderer.render("website/index.html", base),
+            "feed.atom": self.renderer.render("website/feed.atom", base),
+        }
+        for view in views:
+            files[page_path(view["uid"])] = self.renderer.render(
+                "website/announcement.html", {**base, "entry": view}
+            )
+        files[STATE_FILE] = self._state_json(ordered)
+        return files
+
+    def _load(self) -> list[dict[str, Any]]:
+        path = self.root / STATE_FILE
+        if not path.exists():
+            return []
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return list(data.get("announcements", []))
+
+    def _state_json(self, entries: list[dict[str, Any]]) -> str:
+        org = self.organisation
+        document = {
+            "format": FORMAT_VERSION,
+            "organisation": {
+                "id": org.id,
+                "name": org.name,
+                "phone": org.phone,
+                "website": org.website,
+            },
+            "exercise": self.exercise,
+            "updated": max((e["updated"] for e in entries), default=None),
+            "announcements": entries,
+        }
+        return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+    def _feed_uuid(self) -> uuid.UUID:
+        # Stable per organisation, so feed readers keep their subscription across rebuilds.
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.organisation.website}#broadcaster")
+
+
+def upsert(
+    entries: list[dict[str, Any]], entry: dict[str, Any]
+) -> tuple[list[dict[str, Any]], bool]:
+    """Entries with ``entry`` added or replacing an older revision; False if nothing changed."""
+    for index, existing in enumerate(entries):
+        if existing["uid"] != entry["uid"]:
+            continue
+        if existing["revision"] >= entry["revision"]:
+            return entries, False
+        # A correction keeps the time the announcement was first published.
+        replaced = {**entry, "published": existing["published"]}
+        return [*entries[:index], replaced, *entries[index + 1 :]], True
+    return [*entries, entry], True
+
+
+def page_path(uid: str) -> str:
+    """Where an announcement's own page lives, relative to the site root."""
+    return f"updates/{uid}.html"
+
+
+def _entry_view(entry: dict[str, Any]) -> TemplateNamespace:
+    kind = RevisionKind(entry["kind"])
+    severity = Severity(entry["severity"])
+    return TemplateNamespace(
+        "entry",
+        {
+            **entry,
+            # Re-rendered from the source text rather than trusting HTML read back from disk;
+            # the markdown renderer has raw HTML disabled, so its output is safe markup.
+            "body_html": Markup(markdown_to_html(entry["body"])),  # noqa: S704
+            "published": datetime.fromisoformat(entry["published"]),
+            "updated": datetime.fromisoformat(entry["updated"]),
+            "severity_label": SEVERITY_LABELS[severity],
+            "kind_label": KIND_LABELS[kind],
+            "page": page_path(entry["uid"]),
+        },
+    )

@@ -1,0 +1,59 @@
+"""``broadcaster init`` and ``broadcaster check``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from broadcaster.cli._common import emit_json, state, stdout
+
+__all__ = ["register"]
+
+
+def init(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path, typer.Argument(help="Folder for the new workspace (created if missing).")
+    ] = Path("."),
+) -> None:
+    """Create a workspace with a working example for Borgholm and Mörbylånga."""
+    from broadcaster.scaffold import init_workspace
+
+    target = directory if directory.is_absolute() else state(ctx).cwd / directory
+    written = init_workspace(target)
+    console = stdout()
+    console.print(f"Created a workspace in [bold]{target.resolve()}[/]:")
+    for path in written:
+        console.print(f"  {path.relative_to(target)}")
+    console.print(
+        f"\nNext: cd {directory} && broadcaster check && "
+        'broadcaster draft --title "..." --body "..." --to all'
+    )
+
+
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Validate the configuration, secrets, database and templates."""
+    from broadcaster.checks import check_workspace
+
+    report = check_workspace(state(ctx).app())
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        console = stdout()
+        for line in report.lines:
+            console.print(f"[green]ok[/]   {line}")
+        for problem in report.problems:
+            console.print(f"[red]fail[/] {problem}")
+    if report.problems:
+        raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the root app."""
+    app.command()(init)
+    app.command()(check)

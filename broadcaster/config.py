@@ -1,0 +1,325 @@
+"""The workspace configuration (``broadcaster.toml``) as typed, validated, immutable models.
+
+Key names follow ``examples/broadcaster.toml`` (DESIGN §4), which is a contract: keys may be added,
+never renamed. Secrets are never written in the file: a secret field holds ``env:NAME`` and is
+resolved from the environment (and the workspace's ``.env``) while validating, through the
+validation context ``{"env": mapping}``. Checks that span sections (a group naming an unknown
+target, a duplicate id) live in :func:`cross_check` so each problem gets its own line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationInfo,
+)
+
+__all__ = [
+    "ApprovalPolicy",
+    "Config",
+    "FacebookTarget",
+    "GeneralSettings",
+    "Organisation",
+    "SmsTarget",
+    "TargetConfig",
+    "TeamsBotSettings",
+    "TeamsBotTarget",
+    "TeamsWorkflowTarget",
+    "TelegramTarget",
+    "WebsiteStaticTarget",
+    "WebsiteWebhookTarget",
+    "cross_check",
+]
+
+IMPLICIT_GROUP = "all"
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+def _resolve_secret(value: object, info: ValidationInfo) -> SecretStr:
+    if not isinstance(value, str) or not value.startswith("env:"):
+        raise ValueError(
+            "secrets are not written in the configuration; write env:NAME and put NAME in .env"
+        )
+    name = value.removeprefix("env:")
+    if not name:
+        raise ValueError("env: needs a variable name, e.g. env:FB_APP_SECRET")
+    env: Mapping[str, str] = (info.context or {}).get("env", {})
+    secret = env.get(name)
+    if not secret:
+        raise ValueError(f"environment variable {name} is not set (add it to the workspace's .env)")
+    return SecretStr(secret)
+
+
+def _check_web_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Stockholm)") from None
+    return value
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
+WebUrl = Annotated[str, AfterValidator(_check_web_url)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GeneralSettings(_Model):
+    """``[broadcaster]``: where data lives and how the deployment behaves."""
+
+    database_url: str = "sqlite:///broadcaster.db"
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Europe/Stockholm"
+    templates_dir: str = "templates"
+    exercise: bool = False
+    public_base_url: WebUrl | None = None
+    language: str = Field("sv", pattern=r"^[a-z]{2,3}$")
+
+
+class ApprovalPolicy(_Model):
+    """``[approval]``: the four-eyes rule."""
+
+    required: int = Field(2, ge=1, le=10)
+    approvers: list[Identifier] = Field(default_factory=list)
+    allow_self_approval: bool = False
+    teams_channel_id: str | None = None
+    identities: dict[str, str] = Field(default_factory=dict)
+
+
+class TeamsBotSettings(_Model):
+    """``[teams_bot]``: the bot identity used for Teams channel posts and approval cards."""
+
+    app_id: Secret
+    app_password: Secret
+    tenant_id: Secret
+    service_url: WebUrl = "https://smba.trafficmanager.net/emea/"
+
+
+class Organisation(_Model):
+    """``[[organisations]]``: a municipality; templates see every field."""
+
+    id: Identifier
+    name: str = Field(min_length=1)
+    phone: str = Field(min_length=1)
+    website: WebUrl
+    kommunkod: str = Field(pattern=r"^\d{4}$")
+    contacts: list[str] = Field(default_factory=list)
+
+
+class _Target(_Model):
+    id: Identifier
+    organisation: Identifier
+    rate_per_second: float | None = Field(None, gt=0)
+
+
+class FacebookTarget(_Target):
+    """A post on a Facebook page's feed."""
+
+    channel: Literal["facebook"]
+    page_id: str = Field(pattern=r"^\d+$")
+    access_token: Secret
+    app_secret: Secret
+
+
+class SmsTarget(_Target):
+    """One SMS per recipient of an imported list, through Twilio."""
+
+    channel: Literal["sms"]
+    list: Identifier
+    sender: str | None = Field(None, pattern=r"^(\+[1-9]\d{6,14}|[A-Za-z0-9 ]{1,11})$")
+    messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    account_sid: Secret
+    auth_token: Secret
+    max_segments: int = Field(3, ge=1, le=10)
+
+
+class TeamsBotTarget(_Target):
+    """An Adaptive Card posted by our bot in a Teams channel."""
+
+    channel: Literal["teams"]
+    mode: Literal["bot"]
+    channel_id: str = Field(min_length=1)
+
+
+class TeamsWorkflowTarget(_Target):
+    """A card POSTed to a Power Automate Workflows webhook (one-way)."""
+
+    channel: Literal["teams"]
+    mode: Literal["workflow"]
+    webhook_url: Secret
+
+
+class WebsiteStaticTarget(_Target):
+    """Crisis page, Atom feed and JSON written into a folder any web server can serve."""
+
+    channel: Literal["website"]
+    mode: Literal["static"]
+    output_dir: str = Field(min_length=1)
+    public_url: WebUrl | None = None
+    publish_command: list[str] | None = None
+
+
+class WebsiteWebhookTarget(_Target):
+    """A signed JSON POST to the municipality's CMS."""
+
+    channel: Literal["website"]
+    mode: Literal["webhook"]
+    url: WebUrl
+    secret: Secret
+
+
+class TelegramTarget(_Target):
+    """A message in a Telegram channel."""
+
+    channel: Literal["telegram"]
+    chat_id: str = Field(pattern=r"^(@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+)$")
+    bot_token: Secret
+
+
+_DEFAULT_MODE = {"teams": "bot", "website": "static"}
+
+
+def _target_tag(value: Any) -> str | None:
+    """Pick the model for a raw target: its channel, and for Teams and website also its mode."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if not isinstance(value, dict):
+        return None
+    channel = value.get("channel")
+    if channel in _DEFAULT_MODE:
+        return f"{channel}:{value.get('mode', _DEFAULT_MODE[channel])}"
+    return channel if isinstance(channel, str) else None
+
+
+TargetConfig = Annotated[
+    Annotated[FacebookTarget, Tag("facebook")]
+    | Annotated[SmsTarget, Tag("sms")]
+    | Annotated[TeamsBotTarget, Tag("teams:bot")]
+    | Annotated[TeamsWorkflowTarget, Tag("teams:workflow")]
+    | Annotated[WebsiteStaticTarget, Tag("website:static")]
+    | Annotated[WebsiteWebhookTarget, Tag("website:webhook")]
+    | Annotated[TelegramTarget, Tag("telegram")],
+    Discriminator(
+        _target_tag,
+        custom_error_type="unknown_channel",
+        custom_error_message=(
+            "unknown channel or mode (channels: facebook, sms, teams [bot|workflow], "
+            "website [static|webhook], telegram)"
+        ),
+    ),
+]
+
+
+class Config(_Model):
+    """The whole ``broadcaster.toml``."""
+
+    broadcaster: GeneralSettings = Field(default_factory=GeneralSettings)
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    teams_bot: TeamsBotSettings | None = None
+    organisations: list[Organisation] = Field(min_length=1)
+    groups: dict[Identifier, list[str]] = Field(default_factory=dict)
+    targets: list[TargetConfig] = Field(default_factory=list)
+
+    def organisation(self, org_id: str) -> Organisation:
+        """The organisation with this id (the config is cross-checked, so it exists)."""
+        return next(org for org in self.organisations if org.id == org_id)
+
+    def target(self, target_id: str) -> TargetConfig | None:
+        """The target with this id, or None."""
+        return next((t for t in self.targets if t.id == target_id), None)
+
+    def group_members(self) -> dict[str, list[str]]:
+        """Every group, implicit ones included: ``all`` and one per organisation id."""
+        groups = {IMPLICIT_GROUP: [t.id for t in self.targets]}
+        for org in self.organisations:
+            groups[org.id] = [t.id for t in self.targets if t.organisation == org.id]
+        groups.update(self.groups)
+        return groups
+
+
+def cross_check(config: Config) -> list[str]:
+    """Problems that span sections, each as ``key: message``; empty when the config is sound."""
+    problems: list[str] = []
+    problems += _duplicates("organisations", [org.id for org in config.organisations])
+    target_ids = [t.id for t in config.targets]
+    problems += _duplicates("targets", target_ids)
+    org_ids = {org.id for org in config.organisations}
+    for index, target in enumerate(config.targets):
+        if target.organisation not in org_ids:
+            problems.append(
+                f"targets[{index}].organisation: unknown organisation {target.organisation!r}"
+            )
+        if isinstance(target, TeamsBotTarget) and config.teams_bot is None:
+            problems.append(f"targets[{index}].mode: mode 'bot' needs a [teams_bot] section")
+        if isinstance(target, SmsTarget) and (target.sender is None) == (
+            target.messaging_service_sid is None
+        ):
+            problems.append(
+                f"targets[{index}]: set exactly one of sender and messaging_service_sid"
+            )
+    problems += _group_problems(config, set(target_ids), org_ids)
+    problems += _approval_problems(config.approval)
+    return problems
+
+
+def _duplicates(section: str, ids: list[str]) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for index, item in enumerate(ids):
+        if item in seen:
+            problems.append(f"{section}[{index}].id: duplicate id {item!r}")
+        seen.add(item)
+    return problems
+
+
+def _group_problems(config: Config, target_ids: set[str], org_ids: set[str]) -> list[str]:
+    problems = []
+    for name, members in config.groups.items():
+        if name == IMPLICIT_GROUP or name in org_ids or name in target_ids:
+            problems.append(
+                f"groups.{name}: the name is taken by "
+                + ("the implicit group 'all'" if name == IMPLICIT_GROUP else "an id")
+            )
+        problems += [
+            f"groups.{name}: unknown target {member!r}"
+            for member in members
+            if member not in target_ids
+        ]
+    return problems
+
+
+def _approval_problems(policy: ApprovalPolicy) -> list[str]:
+    problems = []
+    if policy.approvers and policy.required > len(policy.approvers):
+        problems.append(
+            f"approval.required: {policy.required} approvals needed but only "
+            f"{len(policy.approvers)} approvers listed"
+        )
+    problems += [
+        f"approval.identities.{person}: {person!r} is not in approval.approvers"
+        for person in policy.identities
+        if person not in policy.approvers
+    ]
+    return problems

@@ -1,0 +1,89 @@
+"""Dispatch: fan an approved revision out into one delivery and one job per target.
+
+The state change and every delivery and job are written in one transaction, so a crash can
+never leave an announcement "dispatching" with nothing queued, or jobs without the state change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from broadcaster.app import App
+from broadcaster.errors import InputError, RenderError, StateError
+from broadcaster.model import Announcement, AnnouncementState, DeliveryState, check_transition
+from broadcaster.preview import preview_announcement
+from broadcaster.queue.jobs import JobKind, enqueue
+from broadcaster.store.announcements import get_announcement, set_state
+from broadcaster.store.audit import record_event
+from broadcaster.store.deliveries import create_delivery, deliveries_for
+
+__all__ = ["send", "settle"]
+
+
+def send(app: App, actor: str, announcement_id: int, *, at: datetime | None = None) -> Announcement:
+    """Queue the approved revision for every one of its targets (now, or at ``at``)."""
+    with app.store.read() as conn:
+        seen = get_announcement(conn, announcement_id)
+    check_transition(seen.state, AnnouncementState.DISPATCHING)
+    # Render every target first: a template error is found here, not first by the worker.
+    problems = preview_announcement(app, seen).problems()
+    if problems:
+        raise RenderError("cannot send while the preview has errors:\n" + "\n".join(problems))
+    now = app.clock()
+    run_at = max(at, now) if at is not None else now
+    with app.store.write() as conn:
+        current = get_announcement(conn, announcement_id, lock=True)
+        if current.revision.number != seen.revision.number or current.state != seen.state:
+            raise StateError(f"announcement {announcement_id} changed meanwhile; look again")
+        revision = current.revision
+        for target_id in revision.content.targets:
+            target = app.config.target(target_id)
+            if target is None:  # the configuration was reloaded between preview and now
+                raise InputError(f"target {target_id!r} is no longer in the configuration")
+            delivery_id = create_delivery(
+                conn,
+                announcement_id=announcement_id,
+                revision_id=revision.id,
+                target=target_id,
+                channel=target.channel,
+                now=now,
+            )
+            enqueue(conn, kind=JobKind.DELIVER, delivery_id=delivery_id, run_at=run_at, now=now)
+        set_state(conn, announcement_id, current.state, AnnouncementState.DISPATCHING, now)
+        record_event(
+            conn,
+            actor=actor,
+            action="dispatched",
+            now=now,
+            announcement_id=announcement_id,
+            revision=revision.number,
+            content_hash=revision.content_hash,
+            targets=list(revision.content.targets),
+            run_at=run_at.isoformat(),
+        )
+        return get_announcement(conn, announcement_id)
+
+
+def settle(conn: Connection, announcement_id: int, revision_id: int, now: datetime) -> None:
+    """Mark a dispatching announcement sent or partially failed once every delivery is final."""
+    found = deliveries_for(conn, announcement_id, revision_id)
+    if not found or not all(d.state.is_final for d in found):
+        return
+    announcement = get_announcement(conn, announcement_id, lock=True)
+    if announcement.state != AnnouncementState.DISPATCHING:
+        return
+    failed = [d.target for d in found if d.state != DeliveryState.SENT]
+    outcome = AnnouncementState.PARTIALLY_FAILED if failed else AnnouncementState.SENT
+    set_state(conn, announcement_id, AnnouncementState.DISPATCHING, outcome, now)
+    record_event(
+        conn,
+        actor="worker",
+        action=str(outcome),
+        now=now,
+        announcement_id=announcement_id,
+        revision=announcement.revision.number,
+        delivered=sum(1 for d in found if d.state == DeliveryState.SENT),
+        failed=sorted(set(failed)),
+    )

@@ -1,0 +1,122 @@
+"""Read models for ``status``, ``list`` and ``audit``: plain dicts in the DESIGN §5 JSON shapes.
+
+The CLI prints these as JSON or as tables; keeping the shape here means both views agree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from broadcaster.app import App
+from broadcaster.model import AnnouncementState
+from broadcaster.store.announcements import (
+    get_announcement,
+    list_announcements,
+    revision_numbers,
+)
+from broadcaster.store.audit import list_events
+from broadcaster.store.deliveries import Delivery, deliveries_for
+
+__all__ = ["announcement_list", "announcement_status", "audit_log", "overview"]
+
+
+def announcement_status(app: App, announcement_id: int) -> dict[str, Any]:
+    """``{"id", "state", "revision", "title", "deliveries": [...], "lists": {...}}``."""
+    with app.store.read() as conn:
+        announcement = get_announcement(conn, announcement_id)
+        found = deliveries_for(conn, announcement_id)
+        numbers = revision_numbers(conn, announcement_id)
+    return {
+        "id": announcement.id,
+        "state": str(announcement.state),
+        "revision": announcement.revision.number,
+        "title": announcement.revision.content.title,
+        "content_hash": announcement.revision.content_hash,
+        "deliveries": [_delivery_json(d, numbers.get(d.revision_id)) for d in found],
+        # SMS list progress arrives with the SMS channel; the key is part of the shape already.
+        "lists": {},
+    }
+
+
+def overview(app: App, limit: int = 20) -> dict[str, Any]:
+    """Recent announcements with delivery counts per state."""
+    with app.store.read() as conn:
+        announcements = list_announcements(conn)[:limit]
+        rows = []
+        for announcement in announcements:
+            counts = Counter(str(d.state) for d in deliveries_for(conn, announcement.id))
+            rows.append(
+                {
+                    "id": announcement.id,
+                    "state": str(announcement.state),
+                    "revision": announcement.revision.number,
+                    "title": announcement.revision.content.title,
+                    "deliveries": dict(sorted(counts.items())),
+                }
+            )
+    return {"announcements": rows}
+
+
+def announcement_list(app: App, state: AnnouncementState | None = None) -> dict[str, Any]:
+    """``{"announcements": [{"id", "state", "revision", "title", ...}]}``, newest first."""
+    with app.store.read() as conn:
+        announcements = list_announcements(conn, state)
+    return {
+        "announcements": [
+            {
+                "id": a.id,
+                "state": str(a.state),
+                "revision": a.revision.number,
+                "title": a.revision.content.title,
+                "severity": str(a.revision.content.severity),
+                "author": a.author,
+                "targets": list(a.revision.content.targets),
+                "content_hash": a.revision.content_hash,
+                "updated_at": _iso(a.updated_at),
+            }
+            for a in announcements
+        ]
+    }
+
+
+def audit_log(app: App, announcement_id: int | None = None) -> dict[str, Any]:
+    """``{"events": [{"id", "at", "actor", "action", "announcement_id", "revision", ...}]}``."""
+    with app.store.read() as conn:
+        if announcement_id is not None:
+            get_announcement(conn, announcement_id)  # a clear error for an unknown id
+        events = list_events(conn, announcement_id)
+    return {
+        "events": [
+            {
+                "id": e.id,
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "announcement_id": e.announcement_id,
+                "revision": e.revision,
+                "details": e.details,
+            }
+            for e in events
+        ]
+    }
+
+
+def _delivery_json(delivery: Delivery, revision: int | None) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "target": delivery.target,
+        "channel": delivery.channel,
+        "revision": revision,
+        "state": str(delivery.state),
+        "attempts": delivery.attempts,
+        "platform_id": delivery.platform_id,
+        "last_error": delivery.last_error,
+        "next_attempt_at": _iso(delivery.next_attempt_at),
+        "sent_at": _iso(delivery.sent_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")

@@ -1,0 +1,40 @@
+"""``broadcaster init``: a working example workspace for Borgholm and Mörbylånga."""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+from broadcaster.errors import InputError
+from broadcaster.fileio import atomic_write
+
+__all__ = ["init_workspace"]
+
+# (file shipped in this package, where it goes in the workspace, file mode)
+_FILES = (
+    ("broadcaster.toml", "broadcaster.toml", 0o644),
+    ("env.txt", ".env", 0o600),
+    ("gitignore.txt", ".gitignore", 0o644),
+    ("templates-README.txt", "templates/README.txt", 0o644),
+)
+
+
+def init_workspace(directory: Path) -> list[Path]:
+    """Write the example workspace into ``directory``; refuses to overwrite anything."""
+    existing = [directory / dest for _, dest, _ in _FILES if (directory / dest).exists()]
+    if existing:
+        raise InputError(
+            f"{directory} already holds {', '.join(str(p) for p in existing)}; "
+            "choose an empty folder (nothing was changed)"
+        )
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory} exists and is not a folder")
+    written = []
+    source = files(__name__)
+    for name, dest, mode in _FILES:
+        path = directory / dest
+        atomic_write(path, source.joinpath(name).read_text(encoding="utf-8"), mode=mode)
+        written.append(path)
+    os.makedirs(directory / "site", exist_ok=True)
+    return written

@@ -1,0 +1,208 @@
+"""Announcements and their revisions in the database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from broadcaster.errors import NotFoundError, StateError
+from broadcaster.model import (
+    Announcement,
+    AnnouncementState,
+    Content,
+    Revision,
+    RevisionKind,
+    Severity,
+)
+from broadcaster.store.schema import announcements, revisions
+from broadcaster.store.sql import inserted_id
+
+__all__ = [
+    "create_announcement",
+    "get_announcement",
+    "get_revision",
+    "get_revision_by_id",
+    "list_announcements",
+    "revision_numbers",
+    "set_state",
+]
+
+
+def create_announcement(conn: Connection, content: Content, author: str, now: datetime) -> int:
+    """Insert a new draft announcement with its first revision; returns its id."""
+    announcement_id = inserted_id(
+        conn.execute(
+            announcements.insert().values(
+                uid=str(uuid.uuid4()),
+                state=AnnouncementState.DRAFT,
+                current_revision=1,
+                author=author,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    )
+    add_revision(conn, announcement_id, 1, content, author, now)
+    return announcement_id
+
+
+def add_revision(
+    conn: Connection,
+    announcement_id: int,
+    number: int,
+    content: Content,
+    author: str,
+    now: datetime,
+) -> None:
+    """Insert revision ``number`` of an announcement."""
+    conn.execute(
+        revisions.insert().values(
+            announcement_id=announcement_id,
+            number=number,
+            kind=content.kind,
+            title=content.title,
+            body=content.body,
+            severity=content.severity,
+            language=content.language,
+            link=content.link,
+            overrides=dict(content.overrides),
+            targets=list(content.targets),
+            content_hash=content.content_hash(),
+            author=author,
+            created_at=now,
+        )
+    )
+
+
+def get_announcement(conn: Connection, announcement_id: int, *, lock: bool = False) -> Announcement:
+    """The announcement with its current revision; ``lock`` takes a row lock on PostgreSQL."""
+    query = select(announcements).where(announcements.c.id == announcement_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFoundError(f"there is no announcement {announcement_id} (see `broadcaster list`)")
+    return _announcement(row, get_revision(conn, announcement_id, row.current_revision))
+
+
+def get_revision(conn: Connection, announcement_id: int, number: int) -> Revision:
+    """One revision of an announcement."""
+    row = conn.execute(
+        select(revisions).where(
+            revisions.c.announcement_id == announcement_id, revisions.c.number == number
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError(f"announcement {announcement_id} has no revision {number}")
+    return _revision(row)
+
+
+def get_revision_by_id(conn: Connection, revision_id: int) -> Revision:
+    """One revision by its row id."""
+    row = conn.execute(select(revisions).where(revisions.c.id == revision_id)).first()
+    if row is None:
+        raise NotFoundError(f"there is no revision with id {revision_id}")
+    return _revision(row)
+
+
+def revision_numbers(conn: Connection, announcement_id: int) -> dict[int, int]:
+    """Revision row id -> revision number, for one announcement."""
+    rows = conn.execute(
+        select(revisions.c.id, revisions.c.number).where(
+            revisions.c.announcement_id == announcement_id
+        )
+    )
+    return {row.id: row.number for row in rows}
+
+
+def list_announcements(
+    conn: Connection, state: AnnouncementState | None = None
+) -> list[Announcement]:
+    """All announcements (optionally in one state), newest first, with current revisions."""
+    query = (
+        select(announcements, revisions)
+        .join(
+            revisions,
+            (revisions.c.announcement_id == announcements.c.id)
+            & (revisions.c.number == announcements.c.current_revision),
+        )
+        .order_by(announcements.c.id.desc())
+    )
+    if state is not None:
+        query = query.where(announcements.c.state == state)
+    result = []
+    for row in conn.execute(query):
+        mapping = row._mapping
+        revision = _revision_from({c.name: mapping[c] for c in revisions.c})
+        result.append(_announcement_from({c.name: mapping[c] for c in announcements.c}, revision))
+    return result
+
+
+def set_state(
+    conn: Connection,
+    announcement_id: int,
+    expected: AnnouncementState,
+    new: AnnouncementState,
+    now: datetime,
+    *,
+    current_revision: int | None = None,
+) -> None:
+    """Compare-and-set the state: fails if someone else changed it since it was read."""
+    values: dict[str, Any] = {"state": new, "updated_at": now}
+    if current_revision is not None:
+        values["current_revision"] = current_revision
+    changed = conn.execute(
+        update(announcements)
+        .where(announcements.c.id == announcement_id, announcements.c.state == expected)
+        .values(**values)
+    ).rowcount
+    if changed != 1:
+        raise StateError(
+            f"announcement {announcement_id} changed while this command ran "
+            f"(it is no longer {expected}); look at `broadcaster status {announcement_id}`"
+        )
+
+
+def _revision(row: Row[Any]) -> Revision:
+    return _revision_from(dict(row._mapping))
+
+
+def _revision_from(values: dict[str, Any]) -> Revision:
+    content = Content(
+        title=values["title"],
+        body=values["body"],
+        severity=Severity(values["severity"]),
+        language=values["language"],
+        link=values["link"],
+        overrides=dict(values["overrides"]),
+        targets=tuple(values["targets"]),
+        kind=RevisionKind(values["kind"]),
+    )
+    return Revision(
+        id=values["id"],
+        announcement_id=values["announcement_id"],
+        number=values["number"],
+        content=content,
+        content_hash=values["content_hash"],
+        author=values["author"],
+        created_at=values["created_at"],
+    )
+
+
+def _announcement(row: Row[Any], revision: Revision) -> Announcement:
+    return _announcement_from(dict(row._mapping), revision)
+
+
+def _announcement_from(values: dict[str, Any], revision: Revision) -> Announcement:
+    return Announcement(
+        id=values["id"],
+        uid=values["uid"],
+        state=AnnouncementState(values["state"]),
+        author=values["author"],
+        created_at=values["created_at"],
+        updated_at=values["updated_at"],
+        revision=revision,
+    )

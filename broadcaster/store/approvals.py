@@ -1,0 +1,70 @@
+"""Approval decisions: one per person per revision, bound to the revision's content hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from broadcaster.store.schema import approvals
+from broadcaster.store.sql import insert_or_ignore
+
+__all__ = ["Decision", "decisions_for", "record_decision"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """One person's approve or reject of one revision."""
+
+    person: str
+    decision: str
+    reason: str | None
+    via: str
+    content_hash: str
+    decided_at: datetime
+
+
+def record_decision(
+    conn: Connection,
+    *,
+    revision_id: int,
+    person: str,
+    decision: str,
+    reason: str | None,
+    via: str,
+    content_hash: str,
+    now: datetime,
+) -> bool:
+    """Store a decision; False when this person already decided on this revision."""
+    return insert_or_ignore(
+        conn,
+        approvals,
+        {
+            "revision_id": revision_id,
+            "person": person,
+            "decision": decision,
+            "reason": reason,
+            "via": via,
+            "content_hash": content_hash,
+            "decided_at": now,
+        },
+    )
+
+
+def decisions_for(conn: Connection, revision_id: int) -> list[Decision]:
+    """Every decision on a revision, oldest first."""
+    rows = conn.execute(
+        select(approvals).where(approvals.c.revision_id == revision_id).order_by(approvals.c.id)
+    )
+    return [
+        Decision(
+            person=row.person,
+            decision=row.decision,
+            reason=row.reason,
+            via=row.via,
+            content_hash=row.content_hash,
+            decided_at=row.decided_at,
+        )
+        for row in rows
+    ]

@@ -1,0 +1,135 @@
+"""Opening the database: engine options per backend and schema migrations on first use.
+
+SQLite runs in WAL mode (readers never block the writer) with foreign keys on. Its write
+transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes
+fails at once with "database is locked" when another process wrote in between, instead of waiting
+for the busy timeout. Read-only work uses :meth:`Store.read`, which begins a plain deferred
+transaction and so never queues behind writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from broadcaster.errors import ConfigError
+
+__all__ = ["SCHEMA_REVISION", "Store", "open_store"]
+
+# The newest migration in broadcaster/store/migrations/versions. Checked against Alembic's head
+# by a test; comparing with a constant keeps Alembic (~0.25 s to import) off the common path.
+SCHEMA_REVISION = "0001"
+
+_READONLY = "broadcaster_readonly"
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Any fixed number: every broadcaster process migrating the same PostgreSQL database takes it.
+_MIGRATION_LOCK_KEY = 0x62726F61
+
+
+class Store:
+    """The database behind a workspace: one engine, short transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that commits on success and rolls back on any exception."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (on SQLite it does not take the write lock)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_READONLY: True})
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Connect to ``url`` and bring its schema up to date (unless ``migrate`` is False)."""
+    try:
+        parsed = make_url(url)
+        engine = _create_engine(url, parsed.get_backend_name())
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError([f"database_url: cannot use {_redact(url)!r}: {exc}"]) from None
+    store = Store(engine)
+    if migrate:
+        try:
+            upgrade_schema(store)
+        except OperationalError as exc:
+            store.close()
+            raise ConfigError(
+                [f"database_url: cannot open {_redact(url)!r}: {exc.orig or exc}"]
+            ) from None
+    return store
+
+
+def upgrade_schema(store: Store) -> None:
+    """Apply pending Alembic migrations; a no-op (without importing Alembic) when current."""
+    with store.read() as conn:
+        if _current_revision(conn) == SCHEMA_REVISION:
+            return
+    from broadcaster.store import migrate  # Alembic is imported only when there is work
+
+    with store.write() as conn:
+        if store.dialect == "postgresql":
+            # Several workers starting at once on a new database must not migrate twice.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        migrate.upgrade(conn)
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if row is None else str(row[0])
+
+
+def _create_engine(url: str, backend: str) -> Engine:
+    if backend == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy's "begin" event (pysqlite would otherwise BEGIN
+    # lazily, and always DEFERRED).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    readonly = conn.get_execution_options().get(_READONLY, False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"

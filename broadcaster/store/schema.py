@@ -1,0 +1,169 @@
+"""The tables, as SQLAlchemy Core metadata. Alembic migrations create them; this is the reference.
+
+All times are stored in UTC (:class:`UtcDateTime` keeps them timezone-aware in Python on every
+database). The job table lives beside the announcements so that a state change and the jobs it
+creates commit in one transaction: no lost and no phantom dispatches.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "announcements",
+    "approvals",
+    "audit_events",
+    "deliveries",
+    "jobs",
+    "metadata",
+    "revisions",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always returned timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        converted = value.astimezone(UTC)
+        return converted.replace(tzinfo=None) if dialect.name == "sqlite" else converted
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # SQLite hands back text for aggregates such as MIN(created_at).
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("state", String(24), nullable=False),
+    Column("current_revision", Integer, nullable=False),
+    Column("author", String(120), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("announcement_id", ForeignKey("announcements.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("link", Text),
+    Column("overrides", JSON, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("author", String(120), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("announcement_id", "number"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("revision_id", ForeignKey("revisions.id"), nullable=False),
+    Column("person", String(120), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reason", Text),
+    Column("via", String(16), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    # One decision per person per revision: a second click by the same person counts once.
+    UniqueConstraint("revision_id", "person"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("announcement_id", ForeignKey("announcements.id"), nullable=False),
+    Column("revision_id", ForeignKey("revisions.id"), nullable=False),
+    Column("target", String(120), nullable=False),
+    Column("channel", String(16), nullable=False),
+    # Empty for one-per-target channels; the E.164 number for one SMS per list member.
+    Column("recipient", String(32), nullable=False, server_default=""),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("platform_id", Text),
+    Column("last_error", Text),
+    Column("next_attempt_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    UniqueConstraint("revision_id", "target", "recipient"),
+    Index("ix_deliveries_announcement_id", "announcement_id"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(24), nullable=False),
+    Column("delivery_id", ForeignKey("deliveries.id"), unique=True),
+    Column("state", String(16), nullable=False),
+    Column("run_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", String(120)),
+    Column("lease_until", UtcDateTime),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_jobs_state_run_at", "state", "run_at"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("action", String(40), nullable=False),
+    # No foreign key: the audit log outlives what it describes (GDPR deletions, cleanup).
+    Column("announcement_id", Integer),
+    Column("revision", Integer),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_events_announcement_id", "announcement_id"),
+)
