@@ -267,18 +267,15 @@ def cross_check(config: Config) -> list[str]:
     problems += _duplicates("targets", target_ids)
     org_ids = {org.id for org in config.organisations}
     for index, target in enumerate(config.targets):
+        where = f"targets[{index}] ({target.id})"
         if target.organisation not in org_ids:
-            problems.append(
-                f"targets[{index}].organisation: unknown organisation {target.organisation!r}"
-            )
+            problems.append(f"{where}.organisation: unknown organisation {target.organisation!r}")
         if isinstance(target, TeamsBotTarget) and config.teams_bot is None:
-            problems.append(f"targets[{index}].mode: mode 'bot' needs a [teams_bot] section")
+            problems.append(f"{where}.mode: mode 'bot' needs a [teams_bot] section")
         if isinstance(target, SmsTarget) and (target.sender is None) == (
             target.messaging_service_sid is None
         ):
-            problems.append(
-                f"targets[{index}]: set exactly one of sender and messaging_service_sid"
-            )
+            problems.append(f"{where}: set exactly one of sender and messaging_service_sid")
     problems += _group_problems(config, set(target_ids), org_ids)
     problems += _approval_problems(config.approval)
     return problems
@@ -289,7 +286,7 @@ def _duplicates(section: str, ids: list[str]) -> list[str]:
     problems = []
     for index, item in enumerate(ids):
         if item in seen:
-            problems.append(f"{section}[{index}].id: duplicate id {item!r}")
+            problems.append(f"{section}[{index}] ({item}).id: duplicate id {item!r}")
         seen.add(item)
     return problems
 

@@ -68,11 +68,13 @@ def send(app: App, actor: str, announcement_id: int, *, at: datetime | None = No
 
 def settle(conn: Connection, announcement_id: int, revision_id: int, now: datetime) -> None:
     """Mark a dispatching announcement sent or partially failed once every delivery is final."""
-    found = deliveries_for(conn, announcement_id, revision_id)
-    if not found or not all(d.state.is_final for d in found):
-        return
+    # Lock the announcement before reading its deliveries: two deliveries finishing at once
+    # would otherwise each see the other as unfinished (READ COMMITTED) and neither settles.
     announcement = get_announcement(conn, announcement_id, lock=True)
     if announcement.state != AnnouncementState.DISPATCHING:
+        return
+    found = deliveries_for(conn, announcement_id, revision_id)
+    if not found or not all(d.state.is_final for d in found):
         return
     failed = [d.target for d in found if d.state != DeliveryState.SENT]
     outcome = AnnouncementState.PARTIALLY_FAILED if failed else AnnouncementState.SENT

@@ -19,13 +19,19 @@ class ChannelRegistry:
     """Maps channel names to adapter classes (given as ``module:Class``)."""
 
     def __init__(self) -> None:
-        self._paths: dict[str, str] = {}
+        self._paths: dict[str, str | type[Channel]] = {}
 
     def register(self, name: str, path: str) -> None:
         """Add an adapter; a second adapter for the same channel is an error, not a silent swap."""
         if name in self._paths:
             raise ValueError(f"channel {name!r} is already registered ({self._paths[name]})")
         self._paths[name] = path
+
+    def register_class(self, name: str, adapter: type[Channel]) -> None:
+        """Add an adapter class that is already imported (tests, third-party code)."""
+        if name in self._paths:
+            raise ValueError(f"channel {name!r} is already registered ({self._paths[name]})")
+        self._paths[name] = adapter
 
     def names(self) -> list[str]:
         """The registered channel names."""
@@ -40,8 +46,11 @@ class ChannelRegistry:
                 f"channel {name!r} has no adapter in this version of broadcaster "
                 f"(available: {', '.join(self.names())})"
             ) from None
-        module_name, class_name = path.split(":")
-        adapter: type[Channel] = getattr(importlib.import_module(module_name), class_name)
+        if isinstance(path, type):
+            adapter = path
+        else:
+            module_name, class_name = path.split(":")
+            adapter = getattr(importlib.import_module(module_name), class_name)
         if adapter.name != name:
             raise ValueError(f"{path} says its name is {adapter.name!r}, registered as {name!r}")
         return adapter

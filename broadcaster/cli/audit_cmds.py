@@ -13,7 +13,7 @@ __all__ = ["register"]
 
 def audit(
     ctx: typer.Context,
-    announcement_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
+    announcement_id: Annotated[int | None, typer.Argument(metavar="ID")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the audit log (of one announcement, or all)."""

@@ -46,7 +46,7 @@ def send(
 
 def status(
     ctx: typer.Context,
-    announcement_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
+    announcement_id: Annotated[int | None, typer.Argument(metavar="ID")] = None,
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep updating until delivery is finished.")
     ] = False,
@@ -76,7 +76,7 @@ def status(
 def worker(
     ctx: typer.Context,
     until_idle: Annotated[
-        bool, typer.Option("--until-idle", help="Exit when no job is due (drain and exit).")
+        bool, typer.Option("--until-idle", help="Exit as soon as no job is due (drain and exit).")
     ] = False,
 ) -> None:
     """Run the queue: deliver, retry, until stopped with Ctrl-C or SIGTERM."""

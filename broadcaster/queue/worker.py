@@ -17,11 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, or_, select
-
-from broadcaster.queue.jobs import Job, JobKind, JobState, claim, release
+from broadcaster.queue.jobs import Job, JobKind, claim, release
 from broadcaster.store.database import Store
-from broadcaster.store.schema import jobs
 from broadcaster.timeutil import Clock, utcnow
 
 __all__ = ["Handler", "Worker", "WorkerOptions", "worker_id"]
@@ -74,7 +71,7 @@ class Worker:
             if claimed:
                 await asyncio.gather(*(self._run(job) for job in claimed))
                 continue
-            if until_idle and not await asyncio.to_thread(self._busy):
+            if until_idle:  # nothing this worker can run now: drained
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.options.poll_interval_seconds)
@@ -89,16 +86,6 @@ class Worker:
                 lease=self.options.lease,
                 now=self.clock(),
             )
-
-    def _busy(self) -> bool:
-        """True while some job is due now or held under a live lease (by any worker)."""
-        now = self.clock()
-        with self.store.read() as conn:
-            pending = or_(
-                and_(jobs.c.state == JobState.QUEUED, jobs.c.run_at <= now),
-                jobs.c.state == JobState.RUNNING,
-            )
-            return bool(conn.execute(select(exists().where(pending))).scalar())
 
     async def _run(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)

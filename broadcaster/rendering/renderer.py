@@ -23,6 +23,7 @@ from jinja2 import (
     UndefinedError,
     select_autoescape,
 )
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -89,7 +90,7 @@ class Renderer:
         except TemplateSyntaxError as exc:
             where = self._display(exc.filename, exc.name or name)
             raise RenderError(f"{where}, line {exc.lineno}: {exc.message}") from None
-        except UndefinedError as exc:
+        except (UndefinedError, SecurityError) as exc:
             filename, line = _template_frame(exc, name)
             where = self._display(filename, name)
             raise RenderError(f"{where}, line {line}: {exc.message}") from None

@@ -18,7 +18,10 @@ def insert_or_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> 
     """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    return conn.execute(statement).rowcount == 1
+    # RETURNING rather than rowcount: with RETURNING (which SQLAlchemy may add by itself on
+    # PostgreSQL) the driver reports rowcount -1.
+    primary_key = next(iter(table.primary_key.columns))
+    return conn.execute(statement.returning(primary_key)).first() is not None
 
 
 def inserted_id(result: CursorResult[Any]) -> int:

@@ -1,0 +1,296 @@
+"""What the worker does with each outcome: never lose a delivery, never send one twice."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, select, update
+
+from broadcaster.app import App
+from broadcaster.approval import approve
+from broadcaster.authoring import DraftInput, create_draft, submit
+from broadcaster.delivery import DeliveryRunner
+from broadcaster.dispatch import send
+from broadcaster.errors import (
+    AuthError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    UnknownOutcome,
+)
+from broadcaster.model import AnnouncementState, DeliveryState
+from broadcaster.queue.jobs import JobState, claim
+from broadcaster.reports import announcement_status
+from broadcaster.store.audit import list_events
+from broadcaster.store.schema import deliveries, jobs
+from broadcaster.workers import run_worker
+from tests.conftest import FakeClock
+from tests.fakes import Script, scripted_registry
+
+BORGHOLM, MORBYLANGA = "web-borgholm", "web-morbylanga"
+
+
+def dispatched(app: App) -> int:
+    draft = create_draft(app, "kommunikator", DraftInput(title="Läget", body="Text"))
+    submit(app, "kommunikator", draft.id)
+    approve(app, "anna.hasselbom", draft.id)
+    approve(app, "jens.odevall", draft.id)
+    send(app, "kommunikator", draft.id)
+    return draft.id
+
+
+def drain(app: App) -> int:
+    return asyncio.run(run_worker(app, until_idle=True))
+
+
+def by_target(app: App, announcement_id: int) -> dict[str, dict[str, object]]:
+    return {d["target"]: d for d in announcement_status(app, announcement_id)["deliveries"]}
+
+
+@pytest.fixture
+def script(db_app: App) -> Script:
+    script = Script()
+    db_app.registry = scripted_registry(script)
+    return script
+
+
+def test_all_targets_sent_marks_the_announcement_sent(db_app: App, script: Script) -> None:
+    announcement_id = dispatched(db_app)
+    assert drain(db_app) == 2
+    status = announcement_status(db_app, announcement_id)
+    assert status["state"] == AnnouncementState.SENT
+    assert {d["state"] for d in status["deliveries"]} == {"sent"}
+    assert sorted(d["platform_id"] for d in status["deliveries"]) == ["post-1", "post-2"]
+    assert len(script.sent) == 2
+
+
+def test_a_sent_delivery_is_never_sent_again(db_app: App, script: Script, clock: FakeClock) -> None:
+    announcement_id = dispatched(db_app)
+    drain(db_app)
+    # A duplicate job for an already-sent delivery (a replayed message, a bug elsewhere) ...
+    with db_app.store.write() as conn:
+        conn.execute(update(jobs).values(state=JobState.QUEUED, run_at=clock()))
+    drain(db_app)
+    assert len(script.sent) == 2  # ... is finished without calling the platform
+    assert announcement_status(db_app, announcement_id)["state"] == "sent"
+
+
+def test_transient_failure_is_retried_with_backoff(
+    db_app: App, script: Script, clock: FakeClock
+) -> None:
+    script.answer(BORGHOLM, TransientError("website", "503 Service Unavailable"))
+    announcement_id = dispatched(db_app)
+    drain(db_app)
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert (borgholm["state"], borgholm["attempts"]) == ("retrying", 1)
+    assert "503 Service Unavailable" in str(borgholm["last_error"])
+    assert by_target(db_app, announcement_id)[MORBYLANGA]["state"] == "sent"  # not held back
+    assert announcement_status(db_app, announcement_id)["state"] == "dispatching"
+    clock.advance(3)  # first backoff is at most 2 s (full jitter)
+    drain(db_app)
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert (borgholm["state"], borgholm["attempts"], borgholm["last_error"]) == ("sent", 2, None)
+    assert announcement_status(db_app, announcement_id)["state"] == "sent"
+
+
+def test_retry_after_is_honoured_exactly(db_app: App, script: Script, clock: FakeClock) -> None:
+    script.answer(BORGHOLM, RateLimited("website", "429", retry_after=120))
+    announcement_id = dispatched(db_app)
+    drain(db_app)
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert borgholm["next_attempt_at"] == (clock() + timedelta(seconds=120)).isoformat(
+        timespec="seconds"
+    )
+    clock.advance(119)
+    drain(db_app)
+    assert len(script.sent) == 2  # not yet
+    clock.advance(1)
+    drain(db_app)
+    assert by_target(db_app, announcement_id)[BORGHOLM]["state"] == "sent"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [PermanentError("website", "page removed"), AuthError("website", "token expired")],
+)
+def test_permanent_failure_is_dead_at_once(
+    db_app: App, script: Script, error: PermanentError
+) -> None:
+    script.answer(BORGHOLM, error)
+    announcement_id = dispatched(db_app)
+    drain(db_app)
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert (borgholm["state"], borgholm["attempts"]) == ("dead", 1)
+    assert str(error) in str(borgholm["last_error"])
+    assert announcement_status(db_app, announcement_id)["state"] == "partially_failed"
+    with db_app.store.read() as conn:
+        states = {row.state for row in conn.execute(select(jobs.c.state))}
+    assert states == {"dead", "done"}
+
+
+def test_unknown_outcome_is_verified_before_any_resend(
+    db_app: App, script: Script, clock: FakeClock
+) -> None:
+    # The request reached the platform, but the answer was lost.
+    script.holds.add(BORGHOLM)
+    script.answer(BORGHOLM, UnknownOutcome("website", "read timeout after sending"))
+    announcement_id = dispatched(db_app)
+    drain(db_app)
+    assert by_target(db_app, announcement_id)[BORGHOLM]["state"] == "unknown"
+    clock.advance(10)
+    drain(db_app)
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert (borgholm["state"], borgholm["platform_id"]) == ("sent", "found-by-verify")
+    assert [s[0] for s in script.sent].count(BORGHOLM) == 1  # verified, not resent
+    assert [v[0] for v in script.verified] == [BORGHOLM]
+
+
+def test_unknown_outcome_that_did_not_arrive_is_resent(
+    db_app: App, script: Script, clock: FakeClock
+) -> None:
+    script.answer(BORGHOLM, UnknownOutcome("website", "connection reset"))
+    dispatched(db_app)
+    drain(db_app)
+    script.holds.discard(BORGHOLM)
+    clock.advance(10)
+    drain(db_app)
+    assert [s[0] for s in script.sent].count(BORGHOLM) == 2
+    assert [v[0] for v in script.verified] == [BORGHOLM]
+
+
+def test_unknown_without_verify_or_safe_resend_goes_to_a_person(
+    db_app: App, clock: FakeClock
+) -> None:
+    script = Script()
+    db_app.registry = scripted_registry(script, can_verify=False, blind_ok=False)
+    script.answer(BORGHOLM, UnknownOutcome("website", "read timeout"))
+    announcement_id = dispatched(db_app)
+    drain(db_app)
+    clock.advance(10)
+    drain(db_app)
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert borgholm["state"] == "dead"
+    assert "check by hand" in str(borgholm["last_error"])
+    assert [s[0] for s in script.sent].count(BORGHOLM) == 1
+
+
+def test_a_worker_that_died_mid_send_leaves_an_unknown_that_is_verified(
+    db_app: App, script: Script, clock: FakeClock
+) -> None:
+    announcement_id = dispatched(db_app)
+    # Simulate a worker that claimed the job, marked the delivery sending, and died.
+    with db_app.store.write() as conn:
+        claimed = claim(
+            conn, owner="dead-worker", limit=10, lease=timedelta(minutes=5), now=clock()
+        )
+        conn.execute(update(deliveries).values(state=DeliveryState.SENDING, attempts=1))
+    assert len(claimed) == 2
+    script.holds.add(BORGHOLM)  # its request for Borgholm had reached the platform
+    drain(db_app)
+    assert script.sent == []  # the leases are still live: nobody touches the jobs
+    clock.advance(5 * 60 + 1)
+    drain(db_app)
+    found = by_target(db_app, announcement_id)
+    assert (found[BORGHOLM]["state"], found[BORGHOLM]["platform_id"]) == ("sent", "found-by-verify")
+    assert found[MORBYLANGA]["state"] == "sent"
+    assert [s[0] for s in script.sent] == [MORBYLANGA]
+
+
+def test_gives_up_after_max_attempts(db_app: App, script: Script, clock: FakeClock) -> None:
+    script.answer(BORGHOLM, *[TransientError("website", f"500 #{n}") for n in range(10)])
+    announcement_id = dispatched(db_app)
+    for _ in range(8):
+        drain(db_app)
+        clock.advance(700)  # past the longest backoff
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert borgholm["state"] == "dead" and borgholm["attempts"] == 5
+    assert "gave up after 5 attempts" in str(borgholm["last_error"])
+    assert "500 #4" in str(borgholm["last_error"])
+
+
+def test_gives_up_when_the_message_is_too_old(
+    db_app: App, script: Script, clock: FakeClock
+) -> None:
+    script.answer(BORGHOLM, TransientError("website", "down"), TransientError("website", "down"))
+    announcement_id = dispatched(db_app)
+    drain(db_app)
+    clock.advance(3601)
+    drain(db_app)
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert borgholm["state"] == "dead"
+    assert "h old" in str(borgholm["last_error"])
+
+
+def test_an_adapter_crash_is_treated_as_unknown(db_app: App, script: Script) -> None:
+    script.answer(BORGHOLM, KeyError("content-type"))
+    announcement_id = dispatched(db_app)
+    drain(db_app)
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert borgholm["state"] == "unknown"
+    assert "unexpected error: KeyError" in str(borgholm["last_error"])
+
+
+def test_an_outcome_after_a_lost_lease_is_not_recorded(
+    db_app: App, script: Script, clock: FakeClock
+) -> None:
+    announcement_id = dispatched(db_app)
+    with db_app.store.write() as conn:
+        (job, *_) = claim(
+            conn, owner="slow-worker", limit=1, lease=timedelta(seconds=30), now=clock()
+        )
+        conn.execute(update(jobs).where(jobs.c.id == job.id).values(lease_owner="new-owner"))
+    runner = DeliveryRunner(db_app, owner="slow-worker")
+    asyncio.run(runner(job))
+    with db_app.store.read() as conn:
+        row = conn.execute(select(jobs).where(jobs.c.id == job.id)).one()
+        delivery = conn.execute(select(deliveries).where(deliveries.c.id == job.delivery_id)).one()
+    assert (row.state, row.lease_owner) == ("running", "new-owner")
+    assert delivery.state == "sending"  # the new owner will verify before sending
+    assert announcement_status(db_app, announcement_id)["state"] == "dispatching"
+
+
+def test_a_target_removed_from_the_configuration_is_dead_not_stuck(
+    db_app: App, script: Script, clock: FakeClock
+) -> None:
+    announcement_id = dispatched(db_app)
+    config = db_app.config
+    shrunk = config.model_copy(update={"targets": [t for t in config.targets if t.id != BORGHOLM]})
+    db_app.workspace = type(db_app.workspace)(
+        root=db_app.workspace.root,
+        config_path=db_app.workspace.config_path,
+        config=shrunk,
+        env=db_app.workspace.env,
+    )
+    drain(db_app)
+    borgholm = by_target(db_app, announcement_id)[BORGHOLM]
+    assert borgholm["state"] == "dead"
+    assert "no longer in the configuration" in str(borgholm["last_error"])
+
+
+def test_dispatch_is_all_or_nothing(db_app: App) -> None:
+    draft = create_draft(db_app, "kommunikator", DraftInput(title="Läget", body="Text"))
+    submit(db_app, "kommunikator", draft.id)
+    approve(db_app, "anna.hasselbom", draft.id)
+    approve(db_app, "jens.odevall", draft.id)
+    inserts: list[str] = []
+
+    def fail_second_job_insert(conn, cursor, statement, parameters, context, many):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO JOBS"):
+            inserts.append(statement)
+            if len(inserts) == 2:
+                raise RuntimeError("the database went away")
+
+    event.listen(db_app.store.engine, "before_cursor_execute", fail_second_job_insert)
+    try:
+        with pytest.raises(RuntimeError, match="went away"):
+            send(db_app, "kommunikator", draft.id)
+    finally:
+        event.remove(db_app.store.engine, "before_cursor_execute", fail_second_job_insert)
+    with db_app.store.read() as conn:
+        assert conn.execute(select(deliveries)).all() == []
+        assert conn.execute(select(jobs)).all() == []
+        assert [e.action for e in list_events(conn, draft.id)][-1] == "approved"
+    assert announcement_status(db_app, draft.id)["state"] == "approved"
+    assert send(db_app, "kommunikator", draft.id).state == AnnouncementState.DISPATCHING

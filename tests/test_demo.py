@@ -1,0 +1,41 @@
+"""`broadcaster demo`: the tour a newcomer runs first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+
+from tests.conftest import Cli
+
+
+def test_demo_sends_the_seed_update_and_leaves_the_pages(tmp_path: Path) -> None:
+    result = Cli(cwd=tmp_path, env={})("demo", "--dir", "tour")
+    assert result.exit_code == 0, result.stderr
+    root = (tmp_path / "tour").resolve()
+    for org in ("borgholm", "morbylanga"):
+        page = root / "site" / org / "index.html"
+        assert str(page) in result.stdout.replace("\n", "")
+        assert "Dataintrång hos Borgholms och Mörbylånga kommuner" in page.read_text(
+            encoding="utf-8"
+        )
+        feed = feedparser.parse((root / "site" / org / "feed.atom").read_bytes())
+        assert not feed.bozo and len(feed.entries) == 1
+    assert "anna.hasselbom approved" in result.stdout and "jens.odevall approved" in result.stdout
+    status = Cli(cwd=root, env={})("status", "1", "--json").json()
+    assert status["state"] == "sent"
+    assert [d["state"] for d in status["deliveries"]] == ["sent", "sent"]
+
+
+def test_demo_without_dir_keeps_a_new_temporary_folder(tmp_path: Path) -> None:
+    # A subprocess, because the tempfile module caches the temporary folder per process.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "broadcaster", "demo"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("broadcaster-demo-")]
+    assert (folder / "site" / "borgholm" / "index.html").is_file()
