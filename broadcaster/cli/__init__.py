@@ -14,6 +14,7 @@ from broadcaster.cli import approval_cmds as approval_cmds
 from broadcaster.cli import audit_cmds as audit_cmds
 from broadcaster.cli import demo_cmd as demo_cmd
 from broadcaster.cli import dispatch_cmds as dispatch_cmds
+from broadcaster.cli import sandbox_cmd as sandbox_cmd
 from broadcaster.cli import workspace_cmds as workspace_cmds
 from broadcaster.cli._common import CliState, ErrorReportingGroup
 
@@ -64,6 +65,7 @@ for module in (
     approval_cmds,
     dispatch_cmds,
     audit_cmds,
+    sandbox_cmd,
     demo_cmd,
 ):
     module.register(app)
