@@ -28,10 +28,12 @@ from pydantic import (
 
 __all__ = [
     "ApprovalPolicy",
+    "ChannelLimits",
     "Config",
     "FacebookTarget",
     "GeneralSettings",
     "Organisation",
+    "QueueSettings",
     "SmsTarget",
     "TargetConfig",
     "TeamsBotSettings",
@@ -108,6 +110,36 @@ class ApprovalPolicy(_Model):
     identities: dict[str, str] = Field(default_factory=dict)
 
 
+class QueueSettings(_Model):
+    """``[queue]``: how workers claim and retry (defaults suit one municipality)."""
+
+    #: First retry waits up to this long; each later one up to twice as long (full jitter) ...
+    retry_base_seconds: float = Field(2.0, gt=0)
+    #: ... but never more than this.
+    retry_cap_seconds: float = Field(600.0, gt=0)
+    #: A job held this long by a silent worker is taken over by another worker.
+    lease_seconds: float = Field(300.0, ge=5)
+    #: Jobs claimed per database round trip.
+    batch_size: int = Field(100, ge=1, le=5000)
+    #: Jobs one worker runs at once (across all targets).
+    max_in_flight: int = Field(64, ge=1, le=10_000)
+    #: On SIGTERM, how long in-flight jobs may finish before they are released.
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+
+
+class ChannelLimits(_Model):
+    """``[channels.<name>]``: limits for every target of one channel (all optional)."""
+
+    #: Sends per second over all targets of the channel, across every worker (e.g. one bot).
+    rate_per_second: float | None = Field(None, gt=0)
+    #: Sends at once per target, per worker (overrides the adapter's default).
+    concurrency: int | None = Field(None, ge=1)
+    #: Sends at once over all targets of the channel, per worker.
+    in_flight: int | None = Field(None, ge=1)
+    max_attempts: int | None = Field(None, ge=1)
+    max_age_hours: float | None = Field(None, gt=0)
+
+
 class TeamsBotSettings(_Model):
     """``[teams_bot]``: the bot identity used for Teams channel posts and approval cards."""
 
@@ -131,7 +163,10 @@ class Organisation(_Model):
 class _Target(_Model):
     id: Identifier
     organisation: Identifier
+    #: Sends per second to this target, across every worker.
     rate_per_second: float | None = Field(None, gt=0)
+    #: Sends at once to this target, per worker.
+    concurrency: int | None = Field(None, ge=1)
 
 
 class FacebookTarget(_Target):
@@ -237,6 +272,10 @@ class Config(_Model):
 
     broadcaster: GeneralSettings = Field(default_factory=GeneralSettings)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    channels: dict[Literal["facebook", "sms", "teams", "telegram", "website"], ChannelLimits] = (
+        Field(default_factory=dict)
+    )
     teams_bot: TeamsBotSettings | None = None
     organisations: list[Organisation] = Field(min_length=1)
     groups: dict[Identifier, list[str]] = Field(default_factory=dict)

@@ -15,9 +15,19 @@ from broadcaster.errors import InputError, RenderError, StateError
 from broadcaster.model import Announcement, AnnouncementState, DeliveryState, check_transition
 from broadcaster.preview import preview_announcement
 from broadcaster.queue.jobs import JobKind, enqueue
-from broadcaster.store.announcements import get_announcement, set_state
+from broadcaster.store.announcements import (
+    get_announcement,
+    lock_state,
+    revision_number,
+    set_state,
+)
 from broadcaster.store.audit import record_event
-from broadcaster.store.deliveries import create_delivery, deliveries_for
+from broadcaster.store.deliveries import (
+    create_delivery,
+    failed_targets,
+    has_unfinished,
+    state_counts,
+)
 
 __all__ = ["send", "settle"]
 
@@ -50,7 +60,14 @@ def send(app: App, actor: str, announcement_id: int, *, at: datetime | None = No
                 channel=target.channel,
                 now=now,
             )
-            enqueue(conn, kind=JobKind.DELIVER, delivery_id=delivery_id, run_at=run_at, now=now)
+            enqueue(
+                conn,
+                kind=JobKind.DELIVER,
+                delivery_id=delivery_id,
+                target=target_id,
+                run_at=run_at,
+                now=now,
+            )
         set_state(conn, announcement_id, current.state, AnnouncementState.DISPATCHING, now)
         record_event(
             conn,
@@ -68,15 +85,18 @@ def send(app: App, actor: str, announcement_id: int, *, at: datetime | None = No
 
 def settle(conn: Connection, announcement_id: int, revision_id: int, now: datetime) -> None:
     """Mark a dispatching announcement sent or partially failed once every delivery is final."""
-    # Lock the announcement before reading its deliveries: two deliveries finishing at once
+    # Lock the announcement before looking at its deliveries: two deliveries finishing at once
     # would otherwise each see the other as unfinished (READ COMMITTED) and neither settles.
-    announcement = get_announcement(conn, announcement_id, lock=True)
-    if announcement.state != AnnouncementState.DISPATCHING:
+    # This runs once per delivery, so it must stay cheap for an SMS list of thousands: an
+    # indexed "is anything unfinished?" probe, and the counts only when nothing is.
+    if lock_state(conn, announcement_id) != AnnouncementState.DISPATCHING:
         return
-    found = deliveries_for(conn, announcement_id, revision_id)
-    if not found or not all(d.state.is_final for d in found):
+    if has_unfinished(conn, revision_id):
         return
-    failed = [d.target for d in found if d.state != DeliveryState.SENT]
+    counts = state_counts(conn, revision_id)
+    if not counts:
+        return
+    failed = failed_targets(conn, revision_id)
     outcome = AnnouncementState.PARTIALLY_FAILED if failed else AnnouncementState.SENT
     set_state(conn, announcement_id, AnnouncementState.DISPATCHING, outcome, now)
     record_event(
@@ -85,7 +105,7 @@ def settle(conn: Connection, announcement_id: int, revision_id: int, now: dateti
         action=str(outcome),
         now=now,
         announcement_id=announcement_id,
-        revision=announcement.revision.number,
-        delivered=sum(1 for d in found if d.state == DeliveryState.SENT),
-        failed=sorted(set(failed)),
+        revision=revision_number(conn, revision_id),
+        delivered=counts.get(DeliveryState.SENT, 0),
+        failed=failed,
     )

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from broadcaster.app import App
 from broadcaster.delivery import DeliveryRunner
 from broadcaster.queue.jobs import JobKind
 from broadcaster.queue.worker import Worker, WorkerOptions, worker_id
 
-__all__ = ["run_worker"]
+__all__ = ["run_worker", "worker_options"]
+
+
+def worker_options(app: App) -> WorkerOptions:
+    """Worker settings from the workspace's ``[queue]`` section."""
+    queue = app.config.queue
+    return WorkerOptions(
+        batch_size=queue.batch_size,
+        max_in_flight=queue.max_in_flight,
+        lease=timedelta(seconds=queue.lease_seconds),
+        shutdown_grace=queue.shutdown_grace_seconds,
+    )
 
 
 async def run_worker(
@@ -20,11 +32,16 @@ async def run_worker(
     options: WorkerOptions | None = None,
     owner: str | None = None,
 ) -> int:
-    """Process jobs until stopped (or idle); returns how many jobs ran."""
+    """Process jobs until stopped (or idle); returns how many jobs were settled."""
     owner = owner or worker_id()
     runner = DeliveryRunner(app, owner)
     worker = Worker(
-        app.store, {JobKind.DELIVER: runner}, owner=owner, clock=app.clock, options=options
+        app.store,
+        {JobKind.DELIVER: runner},
+        owner=owner,
+        clock=app.clock,
+        options=options or worker_options(app),
+        exclude_targets=runner.saturated_targets,
     )
     try:
         return await worker.run(until_idle=until_idle, stop=stop)

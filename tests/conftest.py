@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import uuid
@@ -134,6 +135,11 @@ def set_database_url(workspace_dir: Path, url: str) -> None:
         text_.replace('database_url = "sqlite:///broadcaster.db"', f'database_url = "{url}"'),
         encoding="utf-8",
     )
+
+
+def replace_config(app: App, **changes: Any) -> None:
+    """Change parts of a running app's configuration, as if broadcaster.toml said so."""
+    app.workspace = dataclasses.replace(app.workspace, config=app.config.model_copy(update=changes))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from broadcaster.errors import ApprovalError, InputError, StateError
 from broadcaster.model import Announcement, AnnouncementState
 from broadcaster.store.announcements import get_announcement
 from broadcaster.store.audit import list_events
+from tests.conftest import replace_config
 
 AUTHOR = "kommunikator"
 
@@ -53,12 +54,7 @@ def test_self_approval_is_refused_even_for_an_approver(db_app: App) -> None:
 
 def test_self_approval_allowed_when_the_policy_says_so(db_app: App) -> None:
     policy = db_app.config.approval.model_copy(update={"allow_self_approval": True})
-    db_app.workspace = type(db_app.workspace)(
-        root=db_app.workspace.root,
-        config_path=db_app.workspace.config_path,
-        config=db_app.config.model_copy(update={"approval": policy}),
-        env=db_app.workspace.env,
-    )
+    replace_config(db_app, approval=policy)
     announcement = submitted(db_app, author="anna.hasselbom")
     assert approve(db_app, "anna.hasselbom", announcement.id).counted
 

@@ -69,6 +69,10 @@ class Channel(ABC):
     max_age_seconds: ClassVar[float] = 6 * 3600
     #: Longest text the platform accepts, where it has one.
     max_text_length: ClassVar[int | None] = None
+    #: Sends per second to one target unless configured (None: no limit of its own).
+    default_rate_per_second: ClassVar[float | None] = None
+    #: Sends at once to one target, per worker, unless configured.
+    default_concurrency: ClassVar[int] = 4
 
     def __init__(self, target: TargetConfig, context: ChannelContext) -> None:
         self.target = target

@@ -31,6 +31,8 @@ class WebsiteChannel(Channel):
     # A website that is down (as in the seed) is worth retrying for a long time.
     max_attempts = 60
     max_age_seconds = 48 * 3600
+    # One writer per site: the files are rebuilt as a whole (and guarded by a lock as well).
+    default_concurrency = 1
 
     def __init__(self, target: TargetConfig, context: ChannelContext) -> None:
         super().__init__(target, context)

@@ -12,6 +12,7 @@ from broadcaster import __version__
 from broadcaster.cli import announcement_cmds as announcement_cmds
 from broadcaster.cli import approval_cmds as approval_cmds
 from broadcaster.cli import audit_cmds as audit_cmds
+from broadcaster.cli import deadletters_cmd as deadletters_cmd
 from broadcaster.cli import demo_cmd as demo_cmd
 from broadcaster.cli import dispatch_cmds as dispatch_cmds
 from broadcaster.cli import sandbox_cmd as sandbox_cmd
@@ -64,6 +65,7 @@ for module in (
     announcement_cmds,
     approval_cmds,
     dispatch_cmds,
+    deadletters_cmd,
     audit_cmds,
     sandbox_cmd,
     demo_cmd,

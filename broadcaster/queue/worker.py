@@ -1,8 +1,14 @@
-"""The worker loop: claim due jobs with a lease, run them concurrently, repeat.
+"""The worker loop: keep up to ``max_in_flight`` jobs running, claim more as slots free up.
 
-The loop owns nothing but the claim; what a job does is the handler's business (for deliveries,
-:class:`broadcaster.delivery.DeliveryRunner`). Database calls run in threads so that slow SQL or
-a busy SQLite file never stalls adapters waiting on the network in the same event loop.
+Jobs run as independent tasks, so one that waits on a hanging platform occupies one slot and
+nothing else: the loop wakes at least every ``tick`` to record finished jobs and claim new ones.
+Handlers return a :class:`Settlement`; the loop writes the settlements of every job that finished
+since the last round in one transaction. Database calls run in threads so slow SQL never stalls
+adapters waiting on the network in the same event loop.
+
+Stopping (SIGTERM, Ctrl-C): no new claims; running jobs get ``shutdown_grace`` to finish; the
+rest are cancelled and their jobs released for another worker. A delivery interrupted after it
+was marked ``sending`` is verified with the platform by whoever runs it next.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from broadcaster.queue.jobs import Job, JobKind, claim, release
+from broadcaster.queue.jobs import Job, JobState, Settlement, apply_settlements, claim, release
 from broadcaster.store.database import Store
 from broadcaster.timeutil import Clock, utcnow
 
@@ -25,7 +31,7 @@ __all__ = ["Handler", "Worker", "WorkerOptions", "worker_id"]
 
 log = logging.getLogger("broadcaster.worker")
 
-Handler = Callable[[Job], Awaitable[None]]
+Handler = Callable[[Job], Awaitable[Settlement]]
 
 
 def worker_id() -> str:
@@ -35,12 +41,17 @@ def worker_id() -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerOptions:
-    """How a worker claims."""
+    """How a worker claims and stops."""
 
-    batch_size: int = 20
+    batch_size: int = 100
+    max_in_flight: int = 64
     #: A job held longer than this by a silent worker is taken over by another.
     lease: timedelta = timedelta(minutes=5)
-    poll_interval_seconds: float = 1.0
+    #: How long an idle worker sleeps before looking for due jobs again.
+    poll_interval: float = 1.0
+    #: How often a busy worker records finished jobs and claims more.
+    tick: float = 0.05
+    shutdown_grace: float = 20.0
 
 
 class Worker:
@@ -49,62 +60,133 @@ class Worker:
     def __init__(
         self,
         store: Store,
-        handlers: Mapping[JobKind, Handler],
+        handlers: Mapping[str, Handler],
         *,
         owner: str | None = None,
         clock: Clock = utcnow,
         options: WorkerOptions | None = None,
+        exclude_targets: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self.store = store
         self.handlers = dict(handlers)
         self.owner = owner or worker_id()
         self.clock = clock
         self.options = options or WorkerOptions()
+        self.exclude_targets = exclude_targets
         self.processed = 0
+        self._running: dict[asyncio.Task[Settlement | None], Job] = {}
+        self._finished: list[Settlement] = []
 
     async def run(self, *, until_idle: bool = False, stop: asyncio.Event | None = None) -> int:
-        """Process jobs; returns how many this call ran."""
+        """Process jobs; returns how many this call settled."""
         stop = stop or asyncio.Event()
         start = self.processed
-        while not stop.is_set():
-            claimed = await asyncio.to_thread(self._claim)
-            if claimed:
-                await asyncio.gather(*(self._run(job) for job in claimed))
-                continue
-            if until_idle:  # nothing this worker can run now: drained
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.options.poll_interval_seconds)
+        try:
+            while not stop.is_set():
+                claimed = await self._claim_more()
+                if self._running:
+                    await self._wait_for_progress(stop)
+                elif not claimed:
+                    if until_idle:
+                        break
+                    await _wait(stop, self.options.poll_interval)
+                await self._flush()
+        finally:
+            await self._shut_down()
         return self.processed - start
 
-    def _claim(self) -> list[Job]:
+    async def _claim_more(self) -> list[Job]:
+        room = self.options.max_in_flight - len(self._running)
+        if room <= 0:
+            return []
+        limit = min(room, self.options.batch_size)
+        claimed = await asyncio.to_thread(self._claim, limit, set(self.exclude_targets()))
+        for job in claimed:
+            task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+            self._running[task] = job
+        return claimed
+
+    def _claim(self, limit: int, exclude: set[str]) -> list[Job]:
         with self.store.write() as conn:
             return claim(
                 conn,
                 owner=self.owner,
-                limit=self.options.batch_size,
+                limit=limit,
                 lease=self.options.lease,
                 now=self.clock(),
+                exclude_targets=exclude,
             )
 
-    async def _run(self, job: Job) -> None:
+    async def _wait_for_progress(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait(
+                [*self._running, stopping],
+                timeout=self.options.tick,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            stopping.cancel()
+        # Give other jobs that are finishing right now a moment, so they share one transaction.
+        await asyncio.sleep(0)
+        self._collect()
+
+    def _collect(self) -> None:
+        for task in [t for t in self._running if t.done()]:
+            job = self._running.pop(task)
+            if task.cancelled():
+                continue
+            error = task.exception()
+            if error is not None:
+                # E.g. the database went away mid-job: the job keeps its lease and is taken
+                # over (and verified) when the lease expires; the worker carries on.
+                log.error("job %s failed in its handler: %r", job.id, error, exc_info=error)
+                continue
+            settlement = task.result()
+            if settlement is not None:
+                self._finished.append(settlement)
+
+    async def _run(self, job: Job) -> Settlement | None:
         handler = self.handlers.get(job.kind)
         if handler is None:
-            log.error("no handler for %s job %s; releasing it", job.kind, job.id)
-            await asyncio.to_thread(self._release, [job.id])
-            return
-        try:
-            await handler(job)
-        except asyncio.CancelledError:
-            await asyncio.to_thread(self._release, [job.id])
-            raise
-        except Exception:
-            # E.g. the database went away mid-job. The job keeps its lease and is taken over
-            # (and verified) when the lease expires; the worker itself carries on.
-            log.exception("job %s failed in its handler; it is retried after its lease", job.id)
-            return
-        self.processed += 1
+            log.error("no handler for %s job %s; it goes to the dead letters", job.kind, job.id)
+            return Settlement(
+                job_id=job.id, state=JobState.DEAD, error=f"no handler for {job.kind}"
+            )
+        return await handler(job)
 
-    def _release(self, job_ids: list[int]) -> None:
+    async def _flush(self) -> None:
+        if not self._finished:
+            return
+        batch, self._finished = self._finished, []
+        written = await asyncio.to_thread(self._write, batch)
+        self.processed += written
+
+    def _write(self, batch: list[Settlement]) -> int:
         with self.store.write() as conn:
-            release(conn, job_ids, self.owner, self.clock())
+            return apply_settlements(conn, self.owner, batch, self.clock())
+
+    async def _shut_down(self) -> None:
+        if self._running:
+            _, pending = await asyncio.wait(
+                list(self._running), timeout=self.options.shutdown_grace
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            interrupted = [self._running[t] for t in pending]
+            self._collect()
+            if interrupted:
+                ids = [job.id for job in interrupted]
+                released = await asyncio.to_thread(self._release, ids)
+                log.info("released %d job(s) that did not finish in time", released)
+        await self._flush()
+
+    def _release(self, job_ids: list[int]) -> int:
+        with self.store.write() as conn:
+            return release(conn, job_ids, self.owner, self.clock())
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -44,6 +44,8 @@ class Message:
     published_at: datetime
     updated_at: datetime
     exercise: bool = False
+    #: The recipient of a one-per-recipient channel (an E.164 number for SMS), else "".
+    recipient: str = ""
 
     @classmethod
     def for_target(
@@ -55,6 +57,7 @@ class Message:
         target_id: str,
         published_at: datetime,
         updated_at: datetime,
+        recipient: str = "",
     ) -> Message:
         """The message for one target of a stored revision, as configured now."""
         target = config.target(target_id)
@@ -74,6 +77,7 @@ class Message:
             published_at=published_at,
             updated_at=updated_at,
             exercise=config.broadcaster.exercise,
+            recipient=recipient,
         )
 
     def context(self) -> dict[str, Any]:

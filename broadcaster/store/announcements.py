@@ -26,6 +26,8 @@ __all__ = [
     "get_revision",
     "get_revision_by_id",
     "list_announcements",
+    "lock_state",
+    "revision_number",
     "revision_numbers",
     "set_state",
 ]
@@ -86,6 +88,27 @@ def get_announcement(conn: Connection, announcement_id: int, *, lock: bool = Fal
     if row is None:
         raise NotFoundError(f"there is no announcement {announcement_id} (see `broadcaster list`)")
     return _announcement(row, get_revision(conn, announcement_id, row.current_revision))
+
+
+def lock_state(conn: Connection, announcement_id: int) -> AnnouncementState:
+    """The announcement's state, with its row locked until the transaction ends (PostgreSQL).
+
+    On SQLite the write transaction itself is the lock (``BEGIN IMMEDIATE``).
+    """
+    query = select(announcements.c.state).where(announcements.c.id == announcement_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    state = conn.execute(query).scalar_one_or_none()
+    if state is None:
+        raise NotFoundError(f"there is no announcement {announcement_id}")
+    return AnnouncementState(state)
+
+
+def revision_number(conn: Connection, revision_id: int) -> int:
+    """The number of a revision, from its row id."""
+    return int(
+        conn.execute(select(revisions.c.number).where(revisions.c.id == revision_id)).scalar_one()
+    )
 
 
 def get_revision(conn: Connection, announcement_id: int, number: int) -> Revision:

@@ -17,8 +17,11 @@ __all__ = [
     "Delivery",
     "create_delivery",
     "deliveries_for",
+    "failed_targets",
     "first_delivery_time",
     "get_delivery",
+    "has_unfinished",
+    "state_counts",
     "update_delivery",
 ]
 
@@ -41,6 +44,8 @@ class Delivery:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    #: When the channel's maximum age starts counting (None: from created_at).
+    age_from: datetime | None = None
 
 
 def create_delivery(
@@ -87,6 +92,42 @@ def deliveries_for(
     if revision_id is not None:
         query = query.where(deliveries.c.revision_id == revision_id)
     return [_delivery(row) for row in conn.execute(query.order_by(deliveries.c.id))]
+
+
+_UNFINISHED = (
+    DeliveryState.PENDING,
+    DeliveryState.SENDING,
+    DeliveryState.RETRYING,
+    DeliveryState.UNKNOWN,
+)
+
+
+def has_unfinished(conn: Connection, revision_id: int) -> bool:
+    """True while any delivery of the revision may still change (an indexed probe)."""
+    probe = select(deliveries.c.id).where(
+        deliveries.c.revision_id == revision_id, deliveries.c.state.in_(_UNFINISHED)
+    )
+    return conn.execute(probe.limit(1)).first() is not None
+
+
+def state_counts(conn: Connection, revision_id: int) -> dict[DeliveryState, int]:
+    """How many deliveries of the revision are in each state."""
+    rows = conn.execute(
+        select(deliveries.c.state, func.count())
+        .where(deliveries.c.revision_id == revision_id)
+        .group_by(deliveries.c.state)
+    )
+    return {DeliveryState(state): int(count) for state, count in rows}
+
+
+def failed_targets(conn: Connection, revision_id: int) -> list[str]:
+    """Targets with at least one delivery of the revision that was not sent, sorted."""
+    rows = conn.execute(
+        select(deliveries.c.target)
+        .where(deliveries.c.revision_id == revision_id, deliveries.c.state != DeliveryState.SENT)
+        .distinct()
+    )
+    return sorted(rows.scalars())
 
 
 def first_delivery_time(conn: Connection, announcement_id: int, target: str) -> datetime:

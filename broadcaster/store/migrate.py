@@ -19,9 +19,9 @@ def _config(conn: Connection | None = None) -> Config:
     return config
 
 
-def upgrade(conn: Connection) -> None:
-    """Bring the database behind ``conn`` to the newest revision, inside its transaction."""
-    command.upgrade(_config(conn), "head")
+def upgrade(conn: Connection, revision: str = "head") -> None:
+    """Bring the database behind ``conn`` to ``revision`` (the newest), inside its transaction."""
+    command.upgrade(_config(conn), revision)
 
 
 def head_revision() -> str:

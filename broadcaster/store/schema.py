@@ -33,6 +33,7 @@ __all__ = [
     "deliveries",
     "jobs",
     "metadata",
+    "rate_slots",
     "revisions",
 ]
 
@@ -133,8 +134,11 @@ deliveries = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
+    # When the channel's maximum age starts counting (NULL: created_at); a retry by hand resets it.
+    Column("age_from", UtcDateTime),
     UniqueConstraint("revision_id", "target", "recipient"),
     Index("ix_deliveries_announcement_id", "announcement_id"),
+    Index("ix_deliveries_revision_id_state", "revision_id", "state"),
 )
 
 jobs = Table(
@@ -143,6 +147,8 @@ jobs = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(24), nullable=False),
     Column("delivery_id", ForeignKey("deliveries.id"), unique=True),
+    # The delivery's target, so a worker can skip targets it may not send to right now.
+    Column("target", String(120)),
     Column("state", String(16), nullable=False),
     Column("run_at", UtcDateTime, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
@@ -152,6 +158,16 @@ jobs = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_jobs_state_run_at", "state", "run_at"),
+    Index("ix_jobs_state_lease_until", "state", "lease_until"),
+)
+
+# The next free moment per rate-limited key (``target:<id>``, ``channel:<name>``), shared by every
+# worker on the database, so the limit holds across processes and machines.
+rate_slots = Table(
+    "rate_slots",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("next_at", UtcDateTime, nullable=False),
 )
 
 audit_events = Table(

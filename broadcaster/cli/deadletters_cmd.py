@@ -1,0 +1,71 @@
+"""``broadcaster deadletters``: what the queue gave up on, and putting it back."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from broadcaster.cli._common import AsOption, JsonOption, emit_json, fail, state, stdout
+
+__all__ = ["register"]
+
+
+def deadletters(
+    ctx: typer.Context,
+    retry: Annotated[
+        list[int] | None,
+        typer.Option("--retry", metavar="ID", help="Queue this dead delivery again (repeatable)."),
+    ] = None,
+    retry_all: Annotated[bool, typer.Option("--all", help="Queue every dead delivery again.")] = (
+        False
+    ),
+    as_: AsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List deliveries that were given up on; --retry ID or --all puts them back in the queue."""
+    from broadcaster.deadletters import list_dead_letters, retry_dead_letters
+
+    cli = state(ctx)
+    app = cli.app()
+    if retry and retry_all:
+        fail("give --retry ID or --all, not both")
+    if retry or retry_all:
+        ids = retry_dead_letters(app, cli.person(as_), None if retry_all else retry)
+        stdout().print(
+            f"Queued {len(ids)} delivery(ies) again: {', '.join(map(str, ids))}. "
+            "A running worker picks them up."
+        )
+        return
+    document = list_dead_letters(app)
+    if as_json:
+        emit_json(document)
+        return
+    _print(document)
+
+
+def _print(document: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    rows = document["deadletters"]
+    if not rows:
+        stdout().print("No dead letters.")
+        return
+    table = Table("id", "announcement", "target", "recipient", "attempts", "last error")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            f"#{row['announcement_id']} {escape(row['title'])}",
+            row["target"],
+            row["recipient"] or "",
+            str(row["attempts"]),
+            escape(row["last_error"] or ""),
+        )
+    stdout().print(table)
+    stdout().print("Retry with: broadcaster deadletters --retry ID (or --all)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this command to the root app."""
+    app.command()(deadletters)
