@@ -9,7 +9,6 @@ transaction and so never queues behind writers.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,10 +36,6 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # SQLite has one writer at a time; when threads of this process wait for it, SQLite's
-        # busy handler sleeps in steps of up to 100 ms. Queueing them on a lock here instead
-        # hands the write lock over at once. (Other processes still wait in SQLite.)
-        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -50,11 +45,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that commits on success and rolls back on any exception."""
-        if self._write_lock is None:
-            with self.engine.begin() as conn:
-                yield conn
-            return
-        with self._write_lock, self.engine.begin() as conn:
+        with self.engine.begin() as conn:
             yield conn
 
     @contextmanager
