@@ -7,7 +7,6 @@ schema, every template compiles, and a sample announcement renders for every tar
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +14,7 @@ from jinja2 import TemplateSyntaxError
 
 from broadcaster.app import App
 from broadcaster.errors import InputError
-from broadcaster.model import Content, Revision, Severity
+from broadcaster.model import Content, Severity
 from broadcaster.rendering.message import Message
 from broadcaster.store.database import SCHEMA_REVISION
 
@@ -77,7 +76,6 @@ def _check_templates(app: App, report: CheckReport) -> None:
 
 
 def _sample(app: App, target_id: str) -> Message:
-    now = app.clock()
     content = Content(
         title="Provmeddelande",
         body="Detta är ett provmeddelande från `broadcaster check`.\n\n- punkt ett\n- punkt två",
@@ -85,20 +83,4 @@ def _sample(app: App, target_id: str) -> Message:
         language=app.config.broadcaster.language,
         targets=(target_id,),
     )
-    revision = Revision(
-        id=0,
-        announcement_id=0,
-        number=1,
-        content=content,
-        content_hash=content.content_hash(),
-        author="check",
-        created_at=now,
-    )
-    return Message.for_target(
-        app.config,
-        uid=str(uuid.uuid4()),
-        revision=revision,
-        target_id=target_id,
-        published_at=now,
-        updated_at=now,
-    )
+    return Message.unsaved(app.config, content, target_id=target_id, at=app.clock())

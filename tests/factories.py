@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from broadcaster.app import App
-from broadcaster.model import Content, Revision, RevisionKind, Severity
+from broadcaster.model import Content, RevisionKind, Severity
 from broadcaster.rendering.message import Message
 
 HOSTILE_TITLE = '<script>alert("title")</script> & "citat" \'enkla\' {{ 7*7 }}'
@@ -31,22 +30,13 @@ def make_message(
     published: datetime | None = None,
 ) -> Message:
     """A message for one target of the test workspace, without touching the database."""
-    now = at or app.clock()
     content = Content(title=title, body=body, severity=severity, targets=(target_id,), kind=kind)
-    stored = Revision(
-        id=revision,
-        announcement_id=1,
-        number=revision,
-        content=content,
-        content_hash=content.content_hash(),
-        author="kommunikator",
-        created_at=now,
-    )
-    return Message.for_target(
+    return Message.unsaved(
         app.config,
-        uid=uid or str(uuid.uuid4()),
-        revision=stored,
+        content,
         target_id=target_id,
-        published_at=published or now,
-        updated_at=now,
+        at=at or app.clock(),
+        uid=uid,
+        revision=revision,
+        published_at=published,
     )

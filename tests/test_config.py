@@ -16,23 +16,11 @@ from broadcaster.config import (
     WebsiteWebhookTarget,
 )
 from broadcaster.errors import ConfigError
+from broadcaster.sandbox import CREDENTIAL_ENV_NAMES
 from broadcaster.workspace import find_config, load_workspace
 
-REFERENCE_SECRETS = {
-    name: f"value-of-{name.lower()}"
-    for name in [
-        "FB_BORGHOLM_PAGE_TOKEN",
-        "FB_MORBYLANGA_PAGE_TOKEN",
-        "FB_APP_SECRET",
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_AUTH_TOKEN",
-        "TEAMS_APP_ID",
-        "TEAMS_APP_PASSWORD",
-        "TEAMS_TENANT_ID",
-        "MORBYLANGA_CMS_WEBHOOK_SECRET",
-        "TELEGRAM_BOT_TOKEN",
-    ]
-}
+# The names the reference file reads (a sandbox test checks they are exactly these).
+REFERENCE_SECRETS = {name: f"value-of-{name.lower()}" for name in CREDENTIAL_ENV_NAMES}
 REFERENCE_SECRETS["TEAMS_MORBYLANGA_WORKFLOW_URL"] = "https://example.logic.azure.com/x?sig=y"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,6 +79,37 @@ class Message:
             updated_at=updated_at,
             exercise=config.broadcaster.exercise,
             recipient=recipient,
+        )
+
+    @classmethod
+    def unsaved(
+        cls,
+        config: Config,
+        content: Content,
+        *,
+        target_id: str,
+        at: datetime,
+        uid: str | None = None,
+        revision: int = 1,
+        published_at: datetime | None = None,
+    ) -> Message:
+        """A message for content that is not in the database (``check``'s sample, tests)."""
+        stored = Revision(
+            id=0,
+            announcement_id=0,
+            number=revision,
+            content=content,
+            content_hash=content.content_hash(),
+            author="",
+            created_at=at,
+        )
+        return cls.for_target(
+            config,
+            uid=uid or str(uuid.uuid4()),
+            revision=stored,
+            target_id=target_id,
+            published_at=published_at or at,
+            updated_at=at,
         )
 
     def context(self) -> dict[str, Any]:
