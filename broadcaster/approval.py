@@ -17,7 +17,7 @@ from broadcaster.config import ApprovalPolicy
 from broadcaster.errors import ApprovalError, InputError, StateError
 from broadcaster.model import Announcement, AnnouncementState
 from broadcaster.store.announcements import get_announcement, set_state
-from broadcaster.store.approvals import decisions_for, record_decision
+from broadcaster.store.approvals import change_decision, decisions_for, record_decision
 from broadcaster.store.audit import record_event
 
 __all__ = ["ApprovalOutcome", "approve", "reject"]
@@ -112,16 +112,12 @@ def reject(
     with app.store.write() as conn:
         current = _pending(conn, announcement_id, expected_hash)
         revision = current.revision
-        record_decision(
-            conn,
-            revision_id=revision.id,
-            person=person,
-            decision=REJECT,
-            reason=reason.strip(),
-            via=via,
-            content_hash=revision.content_hash,
-            now=now,
-        )
+        decision = {"person": person, "decision": REJECT, "reason": reason.strip(), "via": via}
+        if not record_decision(
+            conn, revision_id=revision.id, content_hash=revision.content_hash, now=now, **decision
+        ):
+            # This approver had approved earlier and has changed their mind: the rejection wins.
+            change_decision(conn, revision_id=revision.id, now=now, **decision)
         set_state(conn, announcement_id, current.state, AnnouncementState.REJECTED, now)
         record_event(
             conn,

@@ -12,6 +12,7 @@ from broadcaster.authoring import DraftInput, EditInput, create_draft, edit, sub
 from broadcaster.errors import ApprovalError, InputError, StateError
 from broadcaster.model import Announcement, AnnouncementState
 from broadcaster.store.announcements import get_announcement
+from broadcaster.store.approvals import decisions_for
 from broadcaster.store.audit import list_events
 from tests.conftest import replace_config
 
@@ -109,6 +110,19 @@ def test_reject_needs_a_reason_and_stops_the_announcement(db_app: App) -> None:
     with db_app.store.read() as conn:
         event = list_events(conn, announcement.id)[-1]
     assert (event.action, event.details["reason"]) == ("rejected", "Fel telefonnummer")
+
+
+def test_an_approver_who_changes_their_mind_is_recorded_as_rejecting(db_app: App) -> None:
+    announcement = submitted(db_app)
+    approve(db_app, "jens.odevall", announcement.id)
+    reject(db_app, "jens.odevall", announcement.id, "Fel siffror i andra stycket")
+    with db_app.store.read() as conn:
+        (decision,) = decisions_for(conn, announcement.revision.id)
+    assert (decision.person, decision.decision, decision.reason) == (
+        "jens.odevall",
+        "reject",
+        "Fel siffror i andra stycket",
+    )
 
 
 def test_concurrent_last_approvals_approve_exactly_once(db_app: App) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from broadcaster.store.schema import approvals
 from broadcaster.store.sql import insert_or_ignore
 
-__all__ = ["Decision", "decisions_for", "record_decision"]
+__all__ = ["Decision", "change_decision", "decisions_for", "record_decision"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +49,24 @@ def record_decision(
             "content_hash": content_hash,
             "decided_at": now,
         },
+    )
+
+
+def change_decision(
+    conn: Connection,
+    *,
+    revision_id: int,
+    person: str,
+    decision: str,
+    reason: str | None,
+    via: str,
+    now: datetime,
+) -> None:
+    """Replace a person's earlier decision on a revision (an approver who now rejects)."""
+    conn.execute(
+        update(approvals)
+        .where(approvals.c.revision_id == revision_id, approvals.c.person == person)
+        .values(decision=decision, reason=reason, via=via, decided_at=now)
     )
 
 
