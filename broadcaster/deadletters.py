@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from broadcaster.app import App
 from broadcaster.errors import InputError, NotFoundError
 from broadcaster.model import AnnouncementState, DeliveryState
 from broadcaster.privacy import mask_phone
-from broadcaster.queue.jobs import JobKind, JobState, enqueue
-from broadcaster.store.announcements import get_announcement, set_state
+from broadcaster.queue.jobs import JobKind, JobState, NewJob, enqueue_many
+from broadcaster.store.announcements import lock_state, set_state
 from broadcaster.store.audit import record_event
-from broadcaster.store.schema import announcements, deliveries, jobs, revisions
+from broadcaster.store.schema import deliveries, jobs, revisions
 
 __all__ = ["list_dead_letters", "retry_dead_letters"]
 
@@ -22,9 +23,8 @@ __all__ = ["list_dead_letters", "retry_dead_letters"]
 def list_dead_letters(app: App) -> dict[str, Any]:
     """``{"deadletters": [{"id", "announcement_id", "title", "target", ...}]}``, oldest first."""
     query = (
-        select(deliveries, revisions.c.title, announcements.c.state.label("announcement_state"))
+        select(deliveries, revisions.c.title)
         .join(revisions, revisions.c.id == deliveries.c.revision_id)
-        .join(announcements, announcements.c.id == deliveries.c.announcement_id)
         .where(deliveries.c.state == DeliveryState.DEAD)
         .order_by(deliveries.c.updated_at, deliveries.c.id)
     )
@@ -68,32 +68,7 @@ def retry_dead_letters(app: App, actor: str, delivery_ids: Sequence[int] | None)
                     f"not dead letters: {', '.join(map(str, missing))} "
                     "(see `broadcaster deadletters`)"
                 )
-        for row in found:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == row.id)
-                .values(
-                    state=DeliveryState.PENDING,
-                    attempts=0,
-                    age_from=now,
-                    next_attempt_at=now,
-                    updated_at=now,
-                )
-            )
-            requeued = conn.execute(
-                update(jobs)
-                .where(jobs.c.delivery_id == row.id)
-                .values(state=JobState.QUEUED, run_at=now, attempts=0, updated_at=now)
-            ).rowcount
-            if not requeued:
-                enqueue(
-                    conn,
-                    kind=JobKind.DELIVER,
-                    delivery_id=row.id,
-                    target=row.target,
-                    run_at=now,
-                    now=now,
-                )
+        _requeue(conn, {row.id: row.target for row in found}, now)
         for announcement_id in sorted({row.announcement_id for row in found}):
             _reopen(conn, announcement_id, now)
             record_event(
@@ -109,7 +84,47 @@ def retry_dead_letters(app: App, actor: str, delivery_ids: Sequence[int] | None)
     return [row.id for row in found]
 
 
-def _reopen(conn: Any, announcement_id: int, now: Any) -> None:
-    announcement = get_announcement(conn, announcement_id, lock=True)
-    if announcement.state == AnnouncementState.PARTIALLY_FAILED:
-        set_state(conn, announcement_id, announcement.state, AnnouncementState.DISPATCHING, now)
+def _requeue(conn: Connection, targets: dict[int, str], now: datetime) -> None:
+    """Put dead deliveries (id -> target) and their jobs back in the queue, a few statements
+    for any number of them."""
+    ids = list(targets)
+    for chunk in (ids[start : start + 900] for start in range(0, len(ids), 900)):
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(chunk))
+            .values(
+                state=DeliveryState.PENDING,
+                attempts=0,
+                age_from=now,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.delivery_id.in_(chunk))
+            .values(state=JobState.QUEUED, run_at=now, attempts=0, updated_at=now)
+        )
+    with_job = set(
+        conn.execute(select(jobs.c.delivery_id).where(jobs.c.delivery_id.in_(ids))).scalars()
+    )
+    enqueue_many(
+        conn,
+        [
+            NewJob(kind=JobKind.DELIVER, delivery_id=delivery_id, target=target, run_at=now)
+            for delivery_id, target in targets.items()
+            if delivery_id not in with_job
+        ],
+        now,
+    )
+
+
+def _reopen(conn: Connection, announcement_id: int, now: datetime) -> None:
+    if lock_state(conn, announcement_id) == AnnouncementState.PARTIALLY_FAILED:
+        set_state(
+            conn,
+            announcement_id,
+            AnnouncementState.PARTIALLY_FAILED,
+            AnnouncementState.DISPATCHING,
+            now,
+        )

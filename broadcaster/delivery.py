@@ -39,7 +39,7 @@ from broadcaster.errors import (
     TransientError,
     UnknownOutcome,
 )
-from broadcaster.limits import TargetLimits, limits_for
+from broadcaster.limits import TargetLimits, channel_in_flight, limits_for
 from broadcaster.model import DeliveryState
 from broadcaster.queue.jobs import Job, JobState, Settlement
 from broadcaster.queue.ratelimit import push_back, reserve
@@ -107,7 +107,7 @@ class DeliveryRunner:
             if target in self._limits and count >= self._limits[target].concurrency
         }
         for channel, count in self._busy_channels.items():
-            limit = self._channel_limit(channel)
+            limit = channel_in_flight(self.app.config, channel)
             if limit is not None and count >= limit:
                 full.update(t.id for t in self.app.config.targets if t.channel == channel)
         return full
@@ -125,10 +125,6 @@ class DeliveryRunner:
             self._busy[target] -= 1
             self._busy_channels[channel] -= 1
 
-    def _channel_limit(self, channel: str) -> int | None:
-        limits = self.app.config.channels.get(channel)  # type: ignore[call-overload]
-        return limits.in_flight if limits is not None else None
-
     async def aclose(self) -> None:
         """Close every adapter this runner built."""
         for adapter in self._adapters.values():
@@ -141,7 +137,7 @@ class DeliveryRunner:
         try:
             work = await asyncio.to_thread(self._load, job.delivery_id)
         except InputError as exc:  # e.g. the target is gone from the configuration
-            return await asyncio.to_thread(self._dead_on_load, job, str(exc))
+            return await asyncio.to_thread(self._dead_on_load, job, job.delivery_id, str(exc))
         if work is None:  # already final: the idempotency guard
             return Settlement(job_id=job.id, state=JobState.DONE)
         try:
@@ -328,9 +324,9 @@ class DeliveryRunner:
             state = DeliveryState.RETRYING
         return {"state": state, "last_error": error, "next_attempt_at": run_at}, run_at
 
-    def _dead_on_load(self, job: Job, reason: str) -> Settlement:
+    def _dead_on_load(self, job: Job, delivery_id: int, reason: str) -> Settlement:
         with self.app.store.read() as conn:
-            delivery = get_delivery(conn, job.delivery_id or 0)
+            delivery = get_delivery(conn, delivery_id)
         return self._settlement(job, delivery, PermanentError(delivery.channel, reason))
 
 

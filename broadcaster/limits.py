@@ -10,7 +10,7 @@ from broadcaster.channels.base import Channel
 from broadcaster.config import Config, TargetConfig
 from broadcaster.queue.ratelimit import RateKey
 
-__all__ = ["TargetLimits", "limits_for"]
+__all__ = ["TargetLimits", "channel_in_flight", "limits_for"]
 
 
 @dataclass(frozen=True)
@@ -47,5 +47,11 @@ def limits_for(config: Config, target: TargetConfig, adapter: type[Channel]) -> 
         max_age=timedelta(hours=max_age_hours)
         if max_age_hours
         else timedelta(seconds=adapter.max_age_seconds),
-        channel_in_flight=channel.in_flight if channel else None,
+        channel_in_flight=channel_in_flight(config, target.channel),
     )
+
+
+def channel_in_flight(config: Config, channel: str) -> int | None:
+    """Sends at once over every target of ``channel``, per worker (``[channels.x] in_flight``)."""
+    limits = config.channels.get(channel)  # type: ignore[call-overload]
+    return limits.in_flight if limits is not None else None

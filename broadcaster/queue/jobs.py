@@ -105,40 +105,29 @@ def enqueue(
     target: str | None = None,
 ) -> int:
     """Add a job in the caller's transaction; returns its id."""
-    return inserted_id(
-        conn.execute(
-            jobs.insert().values(
-                kind=kind,
-                delivery_id=delivery_id,
-                target=target,
-                state=JobState.QUEUED,
-                run_at=run_at,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    )
+    new = NewJob(kind=kind, delivery_id=delivery_id, target=target, run_at=run_at)
+    return inserted_id(conn.execute(jobs.insert().values(**_row(new, now))))
 
 
 def enqueue_many(conn: Connection, new_jobs: Iterable[NewJob], now: datetime) -> int:
     """Add many jobs with one statement; returns how many."""
-    rows = [
-        {
-            "kind": job.kind,
-            "delivery_id": job.delivery_id,
-            "target": job.target,
-            "state": JobState.QUEUED,
-            "run_at": job.run_at,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for job in new_jobs
-    ]
+    rows = [_row(job, now) for job in new_jobs]
     if rows:
         conn.execute(jobs.insert(), rows)
     return len(rows)
+
+
+def _row(job: NewJob, now: datetime) -> dict[str, Any]:
+    return {
+        "kind": job.kind,
+        "delivery_id": job.delivery_id,
+        "target": job.target,
+        "state": JobState.QUEUED,
+        "run_at": job.run_at,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def claim(

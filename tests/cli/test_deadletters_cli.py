@@ -62,3 +62,16 @@ def test_retry_of_something_that_is_not_dead_is_refused(cli: Cli, workspace_dir:
     assert cli("deadletters", "--all").exit_code == 0
     nothing = cli("deadletters", "--all")
     assert nothing.exit_code == 2 and "no dead letters" in nothing.stderr
+
+
+def test_a_dead_letter_without_its_job_row_gets_a_new_job(cli: Cli, workspace_dir: Path) -> None:
+    import sqlite3
+
+    announcement = dead_announcement(cli, workspace_dir)
+    (dead,) = cli("deadletters", "--json").json()["deadletters"]
+    with sqlite3.connect(workspace_dir / "broadcaster.db") as db:
+        db.execute("DELETE FROM jobs WHERE delivery_id = ?", (dead["id"],))
+    (workspace_dir / "site" / "borgholm").unlink()
+    assert cli("deadletters", "--all").exit_code == 0
+    assert cli("worker", "--until-idle").exit_code == 0
+    assert cli("status", str(announcement), "--json").json()["state"] == "sent"
