@@ -42,7 +42,7 @@ from broadcaster.errors import (
 from broadcaster.limits import TargetLimits, channel_in_flight, limits_for
 from broadcaster.model import DeliveryState
 from broadcaster.queue.jobs import Job, JobState, Settlement
-from broadcaster.queue.ratelimit import push_back, reserve
+from broadcaster.queue.ratelimit import Slot, push_back, reserve
 from broadcaster.queue.retry import RetryPolicy
 from broadcaster.rendering.message import Message
 from broadcaster.store.announcements import get_announcement, get_revision_by_id
@@ -162,9 +162,9 @@ class DeliveryRunner:
                 return self._settlement(job, work.delivery, early, limits)
         if limits.rate_keys:
             slot = await asyncio.to_thread(self._reserve, limits)
-            if slot - self.app.clock() > self.max_wait:
-                return self._defer(job, slot)
-            await _sleep_until(slot, self.app.clock)
+            if not slot.reserved:
+                return self._defer(job, slot.at)
+            await _sleep_until(slot.at, self.app.clock)
         if not await asyncio.to_thread(self._mark_sending, work.delivery):
             return Settlement(job_id=job.id, state=JobState.DONE)  # changed meanwhile
         outcome = await self._send(adapter, work.message)
@@ -235,7 +235,7 @@ class DeliveryRunner:
         )
         return _Work(delivery=delivery, message=message)
 
-    def _reserve(self, limits: TargetLimits) -> datetime:
+    def _reserve(self, limits: TargetLimits) -> Slot:
         with self.app.store.write() as conn:
             return reserve(conn, limits.rate_keys, self.app.clock(), self.max_wait)
 

@@ -10,6 +10,7 @@ N machines together keep to the limit, and a platform's own "slow down" (a 429 w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
@@ -17,29 +18,36 @@ from sqlalchemy import Connection, select, update
 from broadcaster.store.schema import rate_slots
 from broadcaster.store.sql import insert_or_ignore
 
-__all__ = ["RateKey", "push_back", "reserve"]
+__all__ = ["RateKey", "Slot", "push_back", "reserve"]
 
 RateKey = tuple[str, float]  # (key, sends per second)
 
 
-def reserve(
-    conn: Connection, keys: Sequence[RateKey], now: datetime, max_wait: timedelta
-) -> datetime:
-    """The moment the caller may send under every limit in ``keys``.
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """The first free moment under every limit, and whether it is now the caller's."""
 
-    The slot is reserved only when it is within ``max_wait``; otherwise nothing changes and the
-    caller should come back at the returned moment instead of holding a job that long.
+    at: datetime
+    reserved: bool
+
+
+def reserve(conn: Connection, keys: Sequence[RateKey], now: datetime, max_wait: timedelta) -> Slot:
+    """Take the next free slot under every limit in ``keys``, if it is within ``max_wait``.
+
+    A slot further away is only reported (``reserved=False``): the caller must not send at it,
+    but come back then instead of holding a job that long. The answer is explicit because the
+    caller's own clock moves on after this returns, so it cannot re-derive the decision.
     """
     rows = {key: _locked_next_at(conn, key, now) for key, _ in keys}
     start = max([now, *rows.values()])
     if start - now > max_wait:
-        return start
+        return Slot(at=start, reserved=False)
     for key, per_second in keys:
         interval = timedelta(seconds=1 / per_second)
         conn.execute(
             update(rate_slots).where(rate_slots.c.key == key).values(next_at=start + interval)
         )
-    return start
+    return Slot(at=start, reserved=True)
 
 
 def push_back(conn: Connection, key: str, until: datetime) -> None:

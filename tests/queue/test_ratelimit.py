@@ -6,7 +6,7 @@ import itertools
 from datetime import datetime, timedelta
 
 from broadcaster.app import App
-from broadcaster.queue.ratelimit import push_back, reserve
+from broadcaster.queue.ratelimit import Slot, push_back, reserve
 from tests.conftest import FakeClock
 
 WAIT = timedelta(seconds=30)
@@ -15,25 +15,26 @@ WAIT = timedelta(seconds=30)
 def test_slots_are_spaced_by_the_rate(db_app: App, clock: FakeClock) -> None:
     keys = [("target:sms", 4.0)]
     with db_app.store.write() as conn:
-        slots = [reserve(conn, keys, clock(), WAIT) for _ in range(5)]
+        slots = [reserve(conn, keys, clock(), WAIT).at for _ in range(5)]
     assert [(s - clock()).total_seconds() for s in slots] == [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
 def test_the_strictest_key_decides(db_app: App, clock: FakeClock) -> None:
     keys = [("channel:telegram", 1.0), ("target:tg", 10.0)]
     with db_app.store.write() as conn:
-        first = reserve(conn, keys, clock(), WAIT)
-        second = reserve(conn, keys, clock(), WAIT)
+        first = reserve(conn, keys, clock(), WAIT).at
+        second = reserve(conn, keys, clock(), WAIT).at
     assert (second - first).total_seconds() == 1.0
 
 
 def test_a_slot_too_far_away_is_not_taken(db_app: App, clock: FakeClock) -> None:
     keys = [("target:slow", 0.01)]  # one send per 100 s
     with db_app.store.write() as conn:
-        reserve(conn, keys, clock(), WAIT)
+        first = reserve(conn, keys, clock(), WAIT)
         later = reserve(conn, keys, clock(), WAIT)
         again = reserve(conn, keys, clock(), WAIT)
-    assert later == again == clock() + timedelta(seconds=100)  # reported, not reserved
+    assert first.reserved
+    assert later == again == Slot(at=clock() + timedelta(seconds=100), reserved=False)
 
 
 def test_push_back_pauses_the_key_for_everyone(db_app: App, clock: FakeClock) -> None:
@@ -41,7 +42,7 @@ def test_push_back_pauses_the_key_for_everyone(db_app: App, clock: FakeClock) ->
     with db_app.store.write() as conn:
         push_back(conn, "target:fb", clock() + timedelta(seconds=2))
         push_back(conn, "target:fb", clock() + timedelta(seconds=1))  # never brings it forward
-        slot = reserve(conn, keys, clock(), WAIT)
+        slot = reserve(conn, keys, clock(), WAIT).at
     assert slot == clock() + timedelta(seconds=2)
 
 
@@ -60,7 +61,7 @@ def test_concurrent_reservations_never_share_or_crowd_a_slot(db_app: App) -> Non
         start.wait()
         for _ in range(25):
             with db_app.store.write() as conn:
-                slot = reserve(conn, keys, utcnow(), timedelta(seconds=60))
+                slot = reserve(conn, keys, utcnow(), timedelta(seconds=60)).at
             with lock:
                 slots.append(slot)
 
