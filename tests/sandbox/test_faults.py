@@ -273,7 +273,7 @@ def test_down_for_a_while(sandbox, fb_page, twilio_client) -> None:
             assert fb_page().post(message="x")["id"]
             break
         except requests.ConnectionError:
-            assert time.monotonic() - started < 3
+            assert time.monotonic() - started < 30, "still down long after the second ended"
             time.sleep(0.05)
     assert time.monotonic() - started >= 1.0
     assert len(sandbox.facebook.posts()) == 1
