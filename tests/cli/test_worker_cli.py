@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -41,3 +42,33 @@ def test_worker_delivers_then_stops_cleanly_on_a_signal(
     assert process.returncode == 0, stderr
     assert "worker stopped after 2 job(s)" in stderr
     assert "Traceback" not in stderr
+
+
+def test_status_follow_keeps_watching_until_delivery_is_finished(
+    cli: Cli, workspace_dir: Path
+) -> None:
+    announcement = cli("draft", "-t", "Vattnet", "-b", "Koka vattnet", "--json").json()["id"]
+    cli("submit", str(announcement))
+    cli("approve", str(announcement), "--as", "anna.hasselbom")
+    cli("approve", str(announcement), "--as", "jens.odevall")
+    cli("send", str(announcement))
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "broadcaster", "status", str(announcement), "--follow"],
+        cwd=workspace_dir,
+        env={**os.environ, "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # long enough for it to have drawn the table at least once
+        assert follower.poll() is None, "it stopped while delivery had not started"
+        assert cli("worker", "--until-idle").exit_code == 0
+        stdout, stderr = follower.communicate(timeout=30)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 0, stderr
+    assert f"#{announcement} Vattnet — sent" in stdout  # the last picture is the finished one
+    assert "web-borgholm" in stdout
+    assert "web-morbylanga" in stdout
