@@ -1,4 +1,4 @@
-"""`broadcaster worker` as a long-running process: it works, and stops cleanly on a signal."""
+"""Long-running commands as processes: `worker` and `status --follow`."""
 
 from __future__ import annotations
 
@@ -14,15 +14,24 @@ import pytest
 from tests.conftest import Cli
 
 
+def queued(cli: Cli, title: str, body: str) -> int:
+    """An announcement drafted, approved by two people and sent: its jobs wait for a worker."""
+    announcement: int = cli("draft", "-t", title, "-b", body, "--json").json()["id"]
+    for step in (
+        ("submit",),
+        ("approve", "--as", "anna.hasselbom"),
+        ("approve", "--as", "jens.odevall"),
+        ("send",),
+    ):
+        assert cli(step[0], str(announcement), *step[1:]).exit_code == 0, step
+    return announcement
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_worker_delivers_then_stops_cleanly_on_a_signal(
     cli: Cli, workspace_dir: Path, signum: signal.Signals
 ) -> None:
-    announcement = cli("draft", "-t", "Läget", "-b", "Text", "--json").json()["id"]
-    cli("submit", str(announcement))
-    cli("approve", str(announcement), "--as", "anna.hasselbom")
-    cli("approve", str(announcement), "--as", "jens.odevall")
-    cli("send", str(announcement))
+    announcement = queued(cli, "Läget", "Text")
     process = subprocess.Popen(
         [sys.executable, "-m", "broadcaster", "worker"],
         cwd=workspace_dir,
@@ -47,11 +56,7 @@ def test_worker_delivers_then_stops_cleanly_on_a_signal(
 def test_status_follow_keeps_watching_until_delivery_is_finished(
     cli: Cli, workspace_dir: Path
 ) -> None:
-    announcement = cli("draft", "-t", "Vattnet", "-b", "Koka vattnet", "--json").json()["id"]
-    cli("submit", str(announcement))
-    cli("approve", str(announcement), "--as", "anna.hasselbom")
-    cli("approve", str(announcement), "--as", "jens.odevall")
-    cli("send", str(announcement))
+    announcement = queued(cli, "Vattnet", "Koka vattnet")
     follower = subprocess.Popen(
         [sys.executable, "-m", "broadcaster", "status", str(announcement), "--follow"],
         cwd=workspace_dir,
