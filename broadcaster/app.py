@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
+
+from sqlalchemy import Connection
 
 from broadcaster.channels.base import ChannelContext
 from broadcaster.channels.registry import ChannelRegistry, default_registry
 from broadcaster.config import Config
+from broadcaster.queue.clock import database_clock
 from broadcaster.rendering import Renderer
 from broadcaster.store.database import Store, open_store
 from broadcaster.timeutil import Clock, utcnow
@@ -24,6 +28,9 @@ class App:
     store: Store
     clock: Clock = utcnow
     registry: ChannelRegistry = field(default_factory=default_registry)
+    #: Leases, run times and rate slots in the database's time (see broadcaster.queue.clock);
+    #: None: when ``clock`` is the real one. A clock moved by hand (tests) is used as it is.
+    database_time: bool | None = None
 
     @property
     def config(self) -> Config:
@@ -47,11 +54,19 @@ class App:
             exercise=general.exercise,
         )
 
+    def queue_clock(self, conn: Connection) -> datetime:
+        """The time for the queue's decisions, read inside the transaction that makes them."""
+        use_database = self.clock is utcnow if self.database_time is None else self.database_time
+        return database_clock(conn) if use_database else self.clock()
+
     def close(self) -> None:
         """Release the database connections."""
         self.store.close()
 
 
-def open_app(workspace: Workspace, clock: Clock = utcnow) -> App:
+def open_app(
+    workspace: Workspace, clock: Clock = utcnow, *, database_time: bool | None = None
+) -> App:
     """Open the workspace's database (migrating it if needed) and build the context."""
-    return App(workspace=workspace, store=open_store(workspace.database_url), clock=clock)
+    store = open_store(workspace.database_url)
+    return App(workspace=workspace, store=store, clock=clock, database_time=database_time)

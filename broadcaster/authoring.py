@@ -8,7 +8,14 @@ from urllib.parse import urlsplit
 
 from broadcaster.app import App
 from broadcaster.errors import InputError, RenderError, StateError
-from broadcaster.model import Announcement, AnnouncementState, Content, Severity, check_transition
+from broadcaster.model import (
+    Announcement,
+    AnnouncementState,
+    ChannelName,
+    Content,
+    Severity,
+    check_transition,
+)
 from broadcaster.preview import preview_announcement
 from broadcaster.store.announcements import (
     add_revision,
@@ -23,7 +30,7 @@ __all__ = ["DraftInput", "EditInput", "cancel", "create_draft", "edit", "submit"
 
 MAX_TITLE = 200
 MAX_BODY = 20_000
-OVERRIDABLE_CHANNELS = ("facebook", "sms", "teams", "telegram", "website")
+OVERRIDABLE_CHANNELS = tuple(ChannelName)
 _EDITABLE = (
     AnnouncementState.DRAFT,
     AnnouncementState.PENDING_APPROVAL,

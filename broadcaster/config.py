@@ -26,6 +26,8 @@ from pydantic import (
     ValidationInfo,
 )
 
+from broadcaster.model import ChannelName
+
 __all__ = [
     "ApprovalPolicy",
     "ChannelLimits",
@@ -125,6 +127,11 @@ class QueueSettings(_Model):
     max_in_flight: int = Field(64, ge=1, le=10_000)
     #: On SIGTERM, how long in-flight jobs may finish before they are released.
     shutdown_grace_seconds: float = Field(20.0, ge=0)
+    #: A job taken over this many times from workers that went silent while holding it (it may
+    #: be what kills them) becomes a dead letter for a person to look at.
+    max_reclaims: int = Field(5, ge=1, le=100)
+    #: A job whose handler fails this many times (a bug, not a platform error) is dead-lettered.
+    max_handler_errors: int = Field(5, ge=1, le=100)
 
 
 class ChannelLimits(_Model):
@@ -172,7 +179,7 @@ class _Target(_Model):
 class FacebookTarget(_Target):
     """A post on a Facebook page's feed."""
 
-    channel: Literal["facebook"]
+    channel: Literal[ChannelName.FACEBOOK]
     page_id: str = Field(pattern=r"^\d+$")
     access_token: Secret
     app_secret: Secret
@@ -181,7 +188,7 @@ class FacebookTarget(_Target):
 class SmsTarget(_Target):
     """One SMS per recipient of an imported list, through Twilio."""
 
-    channel: Literal["sms"]
+    channel: Literal[ChannelName.SMS]
     list: Identifier
     sender: str | None = Field(None, pattern=r"^(\+[1-9]\d{6,14}|[A-Za-z0-9 ]{1,11})$")
     messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-fA-F]{32}$")
@@ -193,7 +200,7 @@ class SmsTarget(_Target):
 class TeamsBotTarget(_Target):
     """An Adaptive Card posted by our bot in a Teams channel."""
 
-    channel: Literal["teams"]
+    channel: Literal[ChannelName.TEAMS]
     mode: Literal["bot"]
     channel_id: str = Field(min_length=1)
 
@@ -201,7 +208,7 @@ class TeamsBotTarget(_Target):
 class TeamsWorkflowTarget(_Target):
     """A card POSTed to a Power Automate Workflows webhook (one-way)."""
 
-    channel: Literal["teams"]
+    channel: Literal[ChannelName.TEAMS]
     mode: Literal["workflow"]
     webhook_url: Secret
 
@@ -209,17 +216,19 @@ class TeamsWorkflowTarget(_Target):
 class WebsiteStaticTarget(_Target):
     """Crisis page, Atom feed and JSON written into a folder any web server can serve."""
 
-    channel: Literal["website"]
+    channel: Literal[ChannelName.WEBSITE]
     mode: Literal["static"]
     output_dir: str = Field(min_length=1)
     public_url: WebUrl | None = None
     publish_command: list[str] | None = None
+    #: The publish step is stopped (and retried later) when it runs longer than this.
+    publish_timeout_seconds: float = Field(120.0, gt=0, le=3600)
 
 
 class WebsiteWebhookTarget(_Target):
     """A signed JSON POST to the municipality's CMS."""
 
-    channel: Literal["website"]
+    channel: Literal[ChannelName.WEBSITE]
     mode: Literal["webhook"]
     url: WebUrl
     secret: Secret
@@ -228,12 +237,12 @@ class WebsiteWebhookTarget(_Target):
 class TelegramTarget(_Target):
     """A message in a Telegram channel."""
 
-    channel: Literal["telegram"]
+    channel: Literal[ChannelName.TELEGRAM]
     chat_id: str = Field(pattern=r"^(@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+)$")
     bot_token: Secret
 
 
-_DEFAULT_MODE = {"teams": "bot", "website": "static"}
+_DEFAULT_MODE = {ChannelName.TEAMS: "bot", ChannelName.WEBSITE: "static"}
 
 
 def _target_tag(value: Any) -> str | None:
@@ -273,9 +282,7 @@ class Config(_Model):
     broadcaster: GeneralSettings = Field(default_factory=GeneralSettings)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     queue: QueueSettings = Field(default_factory=QueueSettings)
-    channels: dict[Literal["facebook", "sms", "teams", "telegram", "website"], ChannelLimits] = (
-        Field(default_factory=dict)
-    )
+    channels: dict[ChannelName, ChannelLimits] = Field(default_factory=dict)
     teams_bot: TeamsBotSettings | None = None
     organisations: list[Organisation] = Field(min_length=1)
     groups: dict[Identifier, list[str]] = Field(default_factory=dict)

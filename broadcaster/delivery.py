@@ -1,18 +1,21 @@
-"""Running one delivery job: guard, limit, (verify,) send, classify.
+"""Running delivery jobs (owner of no table; writes through store/ and queue/): guard, limit,
+verify, mark, send, classify — the order that keeps a delivery from being lost or sent twice.
 
-The order is what keeps a delivery from being lost or posted twice:
-
-1. Read the delivery; if it is already final (sent, dead, cancelled) do nothing.
-2. Respect the target's limits: at most ``concurrency`` sends at once in this worker, and a
-   reserved rate slot shared with every other worker. A job that would wait too long goes back
-   to the queue for later, without counting as an attempt.
-3. If an earlier attempt may have reached the platform (state ``unknown``, or ``sending`` left by
+1. Read the delivery (batched with the other jobs starting now); if it is final, do nothing.
+2. If an earlier attempt may have reached the platform (state ``unknown``, or ``sending`` left by
    a worker that died or was stopped mid-call), ask the platform first where it can tell; where
    it cannot, resend only if the channel says a blind resend is harmless.
-4. Mark the delivery ``sending`` and commit *before* calling the platform.
-5. Call the adapter with no database transaction open (calls can take seconds).
-6. Return a settlement: the delivery's new state, the job's next step and the announcement's
-   state are then written in one transaction, only while this worker still holds the lease.
+3. Take a rate slot shared with every other worker; one too far away defers the job (not an
+   attempt) and pauses the target's claims in this worker.
+4. Mark the delivery ``sending`` and commit *before* calling the platform — only while this
+   worker still holds the job's lease, so a worker that was stopped and overtaken never sends.
+5. Call the adapter with no transaction open, under the lease's deadline.
+6. Return a settlement; its outcome is written in the worker's next batch, tied to the attempt:
+   a late result is recorded, a stale one never overwrites a newer attempt, and the
+   announcement is settled once per batch.
+
+The runner is also the worker's :class:`~broadcaster.queue.worker.Capacity`: it knows each
+target's concurrency and pauses, so the worker claims only what can start.
 """
 
 from __future__ import annotations
@@ -21,44 +24,40 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection
 
 from broadcaster.app import App
-from broadcaster.channels.base import Channel, Receipt
-from broadcaster.dispatch import settle
-from broadcaster.errors import (
-    BroadcastError,
-    ChannelError,
-    InputError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-    UnknownOutcome,
+from broadcaster.channels.base import Channel, Rendered
+from broadcaster.delivery_outcome import (
+    AFTER_SEND,
+    AFTER_VERIFY,
+    DeliveryOutcome,
+    Outcome,
+    classify,
 )
-from broadcaster.limits import TargetLimits, channel_in_flight, limits_for
+from broadcaster.delivery_work import Work, WorkLoader
+from broadcaster.dispatch import finish_dispatch
+from broadcaster.errors import BroadcastError, ChannelError, InputError, PermanentError
+from broadcaster.errors import UnknownOutcome as Unknown
+from broadcaster.limits import TargetLimits, limits_for
 from broadcaster.model import DeliveryState
+from broadcaster.queue.batching import Batcher
 from broadcaster.queue.jobs import Job, JobState, Settlement
-from broadcaster.queue.ratelimit import Slot, push_back, reserve
+from broadcaster.queue.lease import Lease
+from broadcaster.queue.ratelimit import RateKey, Slot, push_back, reserve_many
 from broadcaster.queue.retry import RetryPolicy
+from broadcaster.queue.worker import handler_failure
 from broadcaster.rendering.message import Message
-from broadcaster.store.announcements import get_announcement, get_revision_by_id
-from broadcaster.store.deliveries import (
-    Delivery,
-    first_delivery_time,
-    get_delivery,
-    update_delivery,
-)
-from broadcaster.store.schema import deliveries
+from broadcaster.store.database import is_unavailable
+from broadcaster.store.deliveries import Delivery, mark_sending, record_updates, revisions_of
 
 __all__ = ["DeliveryRunner"]
 
 log = logging.getLogger("broadcaster.delivery")
 
-Outcome = Receipt | ChannelError
 _RETRYABLE = (
     DeliveryState.PENDING,
     DeliveryState.RETRYING,
@@ -67,14 +66,8 @@ _RETRYABLE = (
 )
 
 
-@dataclass(frozen=True)
-class _Work:
-    delivery: Delivery
-    message: Message
-
-
 class DeliveryRunner:
-    """The handler for ``deliver`` jobs; one per worker, caching one adapter per target."""
+    """The handler of ``deliver`` jobs; one per worker, caching one adapter per target."""
 
     def __init__(
         self,
@@ -94,87 +87,121 @@ class DeliveryRunner:
         self.max_wait = timedelta(seconds=min(30.0, queue.lease_seconds / 4))
         self._adapters: dict[str, Channel] = {}
         self._limits: dict[str, TargetLimits] = {}
-        self._busy: Counter[str] = Counter()
-        self._busy_channels: Counter[str] = Counter()
-        # (announcement, target) -> when it was first dispatched there; never changes once set.
-        self._first_sent: dict[tuple[int, str], datetime] = {}
+        self._rendered: dict[tuple[int, str, datetime], Rendered] = {}
+        self._paused_until: dict[str, float] = {}
+        loader = WorkLoader(app.store, lambda: app.config)
+        self._loads: Batcher[int, Work | None] = Batcher(loader.load)
+        self._marks: Batcher[int, int | None] = Batcher(self._mark_sending)
+        self._slots: Batcher[tuple[RateKey, ...], Slot] = Batcher(self._reserve)
 
-    def saturated_targets(self) -> set[str]:
-        """Targets this worker may not start another send to right now."""
-        full = {
-            target
-            for target, count in self._busy.items()
-            if target in self._limits and count >= self._limits[target].concurrency
-        }
-        for channel, count in self._busy_channels.items():
-            limit = channel_in_flight(self.app.config, channel)
-            if limit is not None and count >= limit:
-                full.update(t.id for t in self.app.config.targets if t.channel == channel)
-        return full
+    # -- the worker's Capacity --------------------------------------------------------------
 
-    async def __call__(self, job: Job) -> Settlement:
+    def targets(self) -> Collection[str]:
+        """Every configured target (claims ask for each by name)."""
+        return [target.id for target in self.app.config.targets]
+
+    def room(self, target: str | None, busy: Mapping[str | None, int]) -> int:
+        """How many more jobs of ``target`` this worker may run, given its jobs per target."""
+        limits = self._limits_of(target)
+        if limits is None:
+            return self.app.config.queue.max_in_flight
+        free = limits.concurrency - busy.get(target, 0)
+        configured = self.app.config.target(target or "")
+        if limits.channel_in_flight is not None and configured is not None:
+            siblings = [t.id for t in self.app.config.targets if t.channel == configured.channel]
+            in_channel = sum(busy.get(t, 0) for t in siblings)
+            free = min(free, limits.channel_in_flight - in_channel)
+        return max(0, free)
+
+    def paused(self, target: str) -> bool:
+        """True while the target's next rate slot is known to be far off."""
+        until = self._paused_until.get(target)
+        return until is not None and until > asyncio.get_running_loop().time()
+
+    # -- running one job --------------------------------------------------------------------
+
+    async def __call__(self, job: Job, lease: Lease) -> Settlement:
         """Run one claimed job to its next state."""
-        target = job.target or ""
-        configured = self.app.config.target(target)
-        channel = configured.channel if configured else ""
-        self._busy[target] += 1
-        self._busy_channels[channel] += 1
         try:
-            return await self._handle(job)
-        finally:
-            self._busy[target] -= 1
-            self._busy_channels[channel] -= 1
+            return await self._handle(job, lease)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise  # the worker defers the job (nothing was sent) until the database is back
+            log.exception("delivery job %s failed in broadcaster itself", job.id)
+            return self._crashed(job, exc)
 
-    async def aclose(self) -> None:
-        """Close every adapter this runner built."""
-        for adapter in self._adapters.values():
-            await adapter.aclose()
-        self._adapters.clear()
-
-    async def _handle(self, job: Job) -> Settlement:
+    async def _handle(self, job: Job, lease: Lease) -> Settlement:
         if job.delivery_id is None:
             return Settlement(job_id=job.id, state=JobState.DEAD, error="the job names no delivery")
-        try:
-            work = await asyncio.to_thread(self._load, job.delivery_id)
-        except InputError as exc:  # e.g. the target is gone from the configuration
-            return await asyncio.to_thread(self._dead_on_load, job, job.delivery_id, str(exc))
-        if work is None:  # already final: the idempotency guard
+        work = await self._loads(job.delivery_id)
+        if work is None or work.delivery.state.is_final:  # the idempotency guard
             return Settlement(job_id=job.id, state=JobState.DONE)
+        delivery = work.delivery
+        refusal = self._refusal(job, work)
+        if refusal is not None or work.message is None:
+            reason = refusal or work.problem or "cannot be delivered"
+            return self._settle(job, delivery, PermanentError(delivery.channel, reason))
+        message = work.message
         try:
-            adapter = self._adapter(work.message)
+            adapter = self._adapter(message)
         except InputError as exc:
-            return self._settlement(job, work.delivery, PermanentError("?", str(exc)))
-        limits = self._limits_for(work.message, adapter)
-        over_channel = (
-            limits.channel_in_flight is not None
-            and self._busy_channels[work.delivery.channel] > limits.channel_in_flight
+            return self._settle(job, delivery, PermanentError(delivery.channel, str(exc)))
+        limits = self._limits_of(delivery.target) or limits_for(
+            self.app.config, message.target, type(adapter)
         )
-        if self._busy[work.delivery.target] > limits.concurrency or over_channel:
-            return self._defer(job, self.app.clock())
-        return await self._attempt(job, work, adapter, limits)
+        if delivery.state in (DeliveryState.UNKNOWN, DeliveryState.SENDING):
+            early = await self._resolve_uncertain(adapter, message, lease)
+            if early is not None:
+                return self._settle(job, delivery, early, limits, expected=AFTER_VERIFY)
+        return await self._attempt(job, delivery, message, adapter, limits, lease)
 
     async def _attempt(
-        self, job: Job, work: _Work, adapter: Channel, limits: TargetLimits
+        self,
+        job: Job,
+        delivery: Delivery,
+        message: Message,
+        adapter: Channel,
+        limits: TargetLimits,
+        lease: Lease,
     ) -> Settlement:
-        if work.delivery.state in (DeliveryState.UNKNOWN, DeliveryState.SENDING):
-            early = await self._resolve_uncertain(adapter, work.message)
-            if early is not None:
-                return self._settlement(job, work.delivery, early, limits)
+        rendered = await self._prepared(adapter, message, delivery)
+        if rendered.problems:
+            problem = PermanentError(adapter.name, "; ".join(rendered.problems))
+            return self._settle(job, delivery, problem, limits)
         if limits.rate_keys:
-            slot = await asyncio.to_thread(self._reserve, limits)
+            slot = await self._slots(limits.rate_keys)
             if not slot.reserved:
-                return self._defer(job, slot.at)
-            await _sleep_until(slot.at, self.app.clock)
-        if not await asyncio.to_thread(self._mark_sending, work.delivery):
-            return Settlement(job_id=job.id, state=JobState.DONE)  # changed meanwhile
-        outcome = await self._send(adapter, work.message)
-        return self._settlement(job, work.delivery, outcome, limits, attempted=True)
+                self._paused_until[delivery.target] = _loop_time() + slot.wait
+                return _deferred(job, slot.wait)
+            await asyncio.sleep(slot.wait)
+        if lease.remaining() <= 0:  # the wait outlasted what the lease allows: try again soon
+            return _deferred(job, 0.0)
+        attempt = await self._marks(delivery.id)
+        if attempt is None:  # changed meanwhile, or another worker holds the job now
+            return Settlement(job_id=job.id, state=JobState.DONE)
+        outcome = await self._send(adapter, message, rendered, lease)
+        return self._settle(job, delivery, outcome, limits, attempt=attempt, expected=AFTER_SEND)
 
-    async def _resolve_uncertain(self, adapter: Channel, message: Message) -> Outcome | None:
+    def _refusal(self, job: Job, work: Work) -> str | None:
+        maximum = self.app.config.queue.max_reclaims
+        if job.reclaims < maximum:
+            return None
+        return (
+            f"taken over {job.reclaims} times from workers that stopped while holding it (it "
+            "may be what stops them); it may have been sent — check by hand, then "
+            f"`broadcaster deadletters --retry {work.delivery.id}`"
+        )
+
+    async def _resolve_uncertain(
+        self, adapter: Channel, message: Message, lease: Lease
+    ) -> Outcome | None:
         """After an attempt that may have arrived: the verified outcome, or None to send."""
         if adapter.can_verify:
             try:
-                return await adapter.verify(message)
+                async with lease.deadline(adapter.call_timeout()):
+                    return await adapter.verify(message)
+            except TimeoutError:
+                return Unknown(adapter.name, "the platform did not answer whether it has it")
             except ChannelError as exc:
                 return exc
         if adapter.blind_resend_ok:
@@ -185,12 +212,15 @@ class DeliveryRunner:
             "check by hand, then `broadcaster deadletters --retry` if it is missing",
         )
 
-    async def _send(self, adapter: Channel, message: Message) -> Outcome:
+    async def _send(
+        self, adapter: Channel, message: Message, rendered: Rendered, lease: Lease
+    ) -> Outcome:
         try:
-            rendered = adapter.prepare(message)
-            if rendered.problems:
-                return PermanentError(adapter.name, "; ".join(rendered.problems))
-            return await adapter.send(message, rendered)
+            async with lease.deadline(adapter.call_timeout()):
+                return await adapter.send(message, rendered)
+        except TimeoutError:
+            # Cut off by the deadline (the adapter's own, or the lease's): it may have arrived.
+            return Unknown(adapter.name, "no answer before the deadline; it may have arrived")
         except ChannelError as exc:
             return exc
         except BroadcastError as exc:  # e.g. RenderError: templates changed since preview
@@ -199,7 +229,19 @@ class DeliveryRunner:
             # A bug or an unmapped library error: the request may or may not have gone out,
             # so treat it as unknown (verified before any resend), never as a silent success.
             log.exception("unexpected error from the %s adapter", adapter.name)
-            return UnknownOutcome(adapter.name, f"unexpected error: {type(exc).__name__}: {exc}")
+            return Unknown(adapter.name, f"unexpected error: {type(exc).__name__}: {exc}")
+
+    async def _prepared(self, adapter: Channel, message: Message, delivery: Delivery) -> Rendered:
+        # Rendering reads templates (and for the website the site): off the event loop, once
+        # per revision and target, however many recipients share it.
+        key = (delivery.revision_id, delivery.target, delivery.created_at)
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = await asyncio.to_thread(adapter.prepare, message)
+            if len(self._rendered) > 256:
+                self._rendered.clear()
+            self._rendered[key] = rendered
+        return rendered
 
     def _adapter(self, message: Message) -> Channel:
         target = message.target
@@ -207,143 +249,130 @@ class DeliveryRunner:
             self._adapters[target.id] = self.app.registry.create(target, self.app.channel_context())
         return self._adapters[target.id]
 
-    def _limits_for(self, message: Message, adapter: Channel) -> TargetLimits:
-        target = message.target
-        if target.id not in self._limits:
-            self._limits[target.id] = limits_for(self.app.config, target, type(adapter))
-        return self._limits[target.id]
-
-    def _load(self, delivery_id: int) -> _Work | None:
-        with self.app.store.read() as conn:
-            delivery = get_delivery(conn, delivery_id)
-            if delivery.state.is_final:
+    def _limits_of(self, target: str | None) -> TargetLimits | None:
+        if target is None:
+            return None
+        if target not in self._limits:
+            configured = self.app.config.target(target)
+            if configured is None:
                 return None
-            announcement = get_announcement(conn, delivery.announcement_id)
-            revision = get_revision_by_id(conn, delivery.revision_id)
-            key = (delivery.announcement_id, delivery.target)
-            if key not in self._first_sent:
-                self._first_sent[key] = first_delivery_time(conn, *key)
-            first = self._first_sent[key]
-        message = Message.for_target(
-            self.app.config,
-            uid=announcement.uid,
-            revision=revision,
-            target_id=delivery.target,
-            published_at=first,
-            updated_at=delivery.created_at,
-            recipient=delivery.recipient,
-        )
-        return _Work(delivery=delivery, message=message)
+            try:
+                adapter = self.app.registry.adapter_class(configured.channel)
+            except InputError:
+                adapter = Channel  # type: ignore[type-abstract]  # its defaults; dead on run
+            self._limits[target] = limits_for(self.app.config, configured, adapter)
+        return self._limits[target]
 
-    def _reserve(self, limits: TargetLimits) -> Slot:
-        with self.app.store.write() as conn:
-            return reserve(conn, limits.rate_keys, self.app.clock(), self.max_wait)
-
-    def _mark_sending(self, delivery: Delivery) -> bool:
-        with self.app.store.write() as conn:
-            return update_delivery(
-                conn,
-                delivery.id,
-                self.app.clock(),
-                expected=_RETRYABLE,
-                state=DeliveryState.SENDING,
-                attempts=deliveries.c.attempts + 1,
-                next_attempt_at=None,
-            )
-
-    def _defer(self, job: Job, run_at: datetime) -> Settlement:
-        """Back to the queue until ``run_at``; not an attempt (nothing was sent)."""
-        return Settlement(job_id=job.id, state=JobState.QUEUED, run_at=run_at, attempted=False)
-
-    def _settlement(
+    def _settle(
         self,
         job: Job,
         delivery: Delivery,
         outcome: Outcome,
         limits: TargetLimits | None = None,
         *,
-        attempted: bool = False,
+        attempt: int | None = None,
+        expected: tuple[DeliveryState, ...] = _RETRYABLE,
     ) -> Settlement:
-        now = self.app.clock()
-        attempts = delivery.attempts + (1 if attempted else 0)
-        values, run_at = self._classify(delivery, attempts, outcome, now, limits)
-        state = DeliveryState(values["state"])
-        job_state = (
-            JobState.QUEUED
-            if run_at is not None
-            else JobState.DEAD
-            if state == DeliveryState.DEAD
-            else JobState.DONE
+        settlement = classify(
+            job,
+            delivery,
+            outcome,
+            policy=self.policy,
+            rng=self.rng,
+            now=self.app.clock(),
+            limits=limits,
+            attempt=attempt,
+            expected=expected,
         )
-        pause = (
-            outcome.retry_after
-            if isinstance(outcome, RateLimited) and outcome.retry_after
-            else None
+        result = settlement.outcome
+        if isinstance(result, DeliveryOutcome) and result.pause:
+            self._paused_until[delivery.target] = _loop_time() + result.pause
+        return settlement
+
+    def _crashed(self, job: Job, error: BaseException) -> Settlement:
+        failure = handler_failure(job, error, self.app.config.queue.max_handler_errors)
+        if failure.state != JobState.DEAD or job.delivery_id is None:
+            return failure
+        # The delivery goes to the dead letters with the job, where a person sees it.
+        outcome = DeliveryOutcome(
+            delivery_id=job.delivery_id,
+            announcement_id=None,
+            revision_id=None,
+            target=job.target or "",
+            expected=_RETRYABLE,
+            attempt=None,
+            state=DeliveryState.DEAD,
+            error=failure.error,
+        )
+        return Settlement(
+            job_id=job.id, state=JobState.DEAD, error=failure.error, failed=True, outcome=outcome
         )
 
-        def apply(conn: Connection) -> None:
-            update_delivery(conn, delivery.id, now, **values)
-            if pause is not None:
+    # -- writing (in the worker's settlement transaction) -----------------------------------
+
+    def record(self, conn: Connection, settlements: Sequence[Settlement], now: datetime) -> None:
+        """Write the deliveries' outcomes, pause rate-limited targets, settle announcements."""
+        outcomes = [s.outcome for s in settlements if isinstance(s.outcome, DeliveryOutcome)]
+        if not outcomes:
+            return
+        record_updates(conn, [o.update(now) for o in outcomes], now)
+        for outcome in outcomes:
+            if outcome.pause:
                 # The platform asked us to slow down: every worker pauses this target.
-                push_back(conn, f"target:{delivery.target}", now + timedelta(seconds=pause))
-            settle(conn, delivery.announcement_id, delivery.revision_id, now)
-            log.info("delivery %s to %s: %s", delivery.id, delivery.target, state)
+                until = now + timedelta(seconds=outcome.pause)
+                push_back(conn, f"target:{outcome.target}", until)
+        pairs = {
+            (o.announcement_id, o.revision_id)
+            for o in outcomes
+            if o.announcement_id is not None and o.revision_id is not None
+        }
+        unknown = [o.delivery_id for o in outcomes if o.revision_id is None]
+        if unknown:
+            pairs |= revisions_of(conn, unknown)
+        for announcement_id, revision_id in sorted(pairs):
+            finish_dispatch(conn, announcement_id, revision_id, now)
+        states = Counter(str(o.state) for o in outcomes)
+        log.info("recorded %s", ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+        for outcome in outcomes:
+            if outcome.state != DeliveryState.SENT:
+                log.info(
+                    "delivery %s to %s: %s (%s)",
+                    outcome.delivery_id,
+                    outcome.target,
+                    outcome.state,
+                    outcome.error,
+                )
 
-        error = values.get("last_error")
-        return Settlement(job_id=job.id, state=job_state, run_at=run_at, error=error, apply=apply)
+    # -- batched database calls (run in threads) --------------------------------------------
 
-    def _classify(
-        self,
-        delivery: Delivery,
-        attempts: int,
-        outcome: Outcome,
-        now: datetime,
-        limits: TargetLimits | None,
-    ) -> tuple[dict[str, Any], datetime | None]:
-        """The delivery's new columns and, for a retry, when to run again."""
-        if isinstance(outcome, Receipt):
-            return {
-                "state": DeliveryState.SENT,
-                "platform_id": outcome.platform_id,
-                "sent_at": now,
-                "last_error": None,
-                "next_attempt_at": None,
-            }, None
-        error = f"{type(outcome).__name__}: {outcome}"
-        give_up = _exhausted(delivery, attempts, now, limits)
-        if isinstance(outcome, PermanentError) or not outcome.retryable or give_up:
-            if give_up and not isinstance(outcome, PermanentError):
-                error = f"{give_up} — last error: {error}"
-            return {"state": DeliveryState.DEAD, "last_error": error, "next_attempt_at": None}, None
-        if isinstance(outcome, UnknownOutcome):
-            run_at = now + timedelta(seconds=self.policy.verify_after_seconds)
-            state = DeliveryState.UNKNOWN
-        else:
-            retry_after = outcome.retry_after if isinstance(outcome, TransientError) else None
-            run_at = now + timedelta(seconds=self.policy.delay(attempts, retry_after, self.rng))
-            state = DeliveryState.RETRYING
-        return {"state": state, "last_error": error, "next_attempt_at": run_at}, run_at
+    def _mark_sending(self, delivery_ids: Sequence[int]) -> list[int | None]:
+        with self.app.store.write() as conn:
+            marked = mark_sending(
+                conn,
+                delivery_ids,
+                expected=_RETRYABLE,
+                lease_owner=self.owner,
+                now=self.app.queue_clock(conn),
+            )
+        return [marked.get(delivery_id) for delivery_id in delivery_ids]
 
-    def _dead_on_load(self, job: Job, delivery_id: int, reason: str) -> Settlement:
-        with self.app.store.read() as conn:
-            delivery = get_delivery(conn, delivery_id)
-        return self._settlement(job, delivery, PermanentError(delivery.channel, reason))
+    def _reserve(self, requests: Sequence[tuple[RateKey, ...]]) -> list[Slot]:
+        with self.app.store.write() as conn:
+            return reserve_many(conn, requests, self.app.queue_clock(conn), self.max_wait)
 
-
-def _exhausted(
-    delivery: Delivery, attempts: int, now: datetime, limits: TargetLimits | None
-) -> str:
-    if limits is None:
-        return ""
-    if attempts >= limits.max_attempts:
-        return f"gave up after {attempts} attempts"
-    age = now - (delivery.age_from or delivery.created_at)
-    if age > limits.max_age:
-        return f"gave up: the delivery is {age.total_seconds() / 3600:.1f} h old"
-    return ""
+    async def aclose(self) -> None:
+        """Finish batched calls in flight and close every adapter this runner built."""
+        for batcher in (self._loads, self._marks, self._slots):
+            await batcher.aclose()
+        for adapter in self._adapters.values():
+            await adapter.aclose()
+        self._adapters.clear()
 
 
-async def _sleep_until(moment: datetime, clock: Any) -> None:
-    delay = (moment - clock()).total_seconds()
-    if delay > 0:
-        await asyncio.sleep(delay)
+def _deferred(job: Job, seconds: float) -> Settlement:
+    """Back to the queue in ``seconds``; not an attempt (nothing was sent)."""
+    return Settlement(job_id=job.id, state=JobState.QUEUED, delay=seconds, attempted=False)
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()

@@ -17,11 +17,11 @@ from broadcaster.app import open_app
 from broadcaster.approval import approve
 from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.config import WebsiteStaticTarget
-from broadcaster.dispatch import send
+from broadcaster.dispatch import dispatch_revision
 from broadcaster.model import Severity
 from broadcaster.reports import announcement_status
 from broadcaster.scaffold import init_workspace
-from broadcaster.workers import run_worker
+from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import CONFIG_FILENAME, load_workspace
 
 __all__ = ["DEMO_BODY", "DEMO_TITLE", "DemoResult", "run_demo"]
@@ -78,7 +78,7 @@ def run_demo(
         for person in APPROVERS:
             approve(app, person, draft.id)
             say(f"{person} approved revision {draft.revision.number}")
-        send(app, OFFICER, draft.id)
+        dispatch_revision(app, OFFICER, draft.id)
         say("Sent: one delivery per target is queued")
         processed = asyncio.run(run_worker(app, until_idle=True))
         say(f"The worker ran {processed} job(s) and is idle")

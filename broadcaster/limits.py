@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from broadcaster.channels.base import Channel
 from broadcaster.config import Config, TargetConfig
+from broadcaster.model import ChannelName
 from broadcaster.queue.ratelimit import RateKey
 
 __all__ = ["TargetLimits", "channel_in_flight", "limits_for"]
@@ -51,7 +52,7 @@ def limits_for(config: Config, target: TargetConfig, adapter: type[Channel]) -> 
     )
 
 
-def channel_in_flight(config: Config, channel: str) -> int | None:
+def channel_in_flight(config: Config, channel: ChannelName) -> int | None:
     """Sends at once over every target of ``channel``, per worker (``[channels.x] in_flight``)."""
-    limits = config.channels.get(channel)  # type: ignore[call-overload]
+    limits = config.channels.get(channel)
     return limits.in_flight if limits is not None else None

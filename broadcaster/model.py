@@ -18,6 +18,7 @@ from broadcaster.errors import StateError
 
 __all__ = [
     "AnnouncementState",
+    "ChannelName",
     "Content",
     "DeliveryState",
     "RevisionKind",
@@ -26,12 +27,30 @@ __all__ = [
 ]
 
 
+class ChannelName(StrEnum):
+    """The channels broadcaster can post to; config, registry and store all use these names."""
+
+    FACEBOOK = "facebook"
+    SMS = "sms"
+    TEAMS = "teams"
+    TELEGRAM = "telegram"
+    WEBSITE = "website"
+
+
 class Severity(StrEnum):
     """How serious an announcement is; templates and channels style it accordingly."""
 
     INFO = "info"
     IMPORTANT = "important"
     CRISIS = "crisis"
+
+    @property
+    def priority(self) -> int:
+        """Queue priority: lower runs first, so crisis news overtakes routine updates."""
+        return _PRIORITY[self]
+
+
+_PRIORITY = {Severity.CRISIS: 0, Severity.IMPORTANT: 1, Severity.INFO: 2}
 
 
 class RevisionKind(StrEnum):

@@ -12,7 +12,7 @@ from broadcaster.app import App
 from broadcaster.approval import approve
 from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.delivery import DeliveryRunner
-from broadcaster.dispatch import send
+from broadcaster.dispatch import dispatch_revision
 from broadcaster.errors import (
     AuthError,
     PermanentError,
@@ -21,11 +21,12 @@ from broadcaster.errors import (
     UnknownOutcome,
 )
 from broadcaster.model import AnnouncementState, DeliveryState
-from broadcaster.queue.jobs import JobState, apply_settlements, claim
+from broadcaster.queue.jobs import JobState, claim, settle_jobs
+from broadcaster.queue.lease import Lease
 from broadcaster.reports import announcement_status
 from broadcaster.store.audit import list_events
 from broadcaster.store.schema import deliveries, jobs
-from broadcaster.workers import run_worker
+from broadcaster.worker_runtime import run_worker
 from tests.conftest import FakeClock, replace_config
 from tests.fakes import Script, scripted_registry
 
@@ -37,7 +38,7 @@ def dispatched(app: App) -> int:
     submit(app, "kommunikator", draft.id)
     approve(app, "anna.hasselbom", draft.id)
     approve(app, "jens.odevall", draft.id)
-    send(app, "kommunikator", draft.id)
+    dispatch_revision(app, "kommunikator", draft.id)
     return draft.id
 
 
@@ -183,7 +184,13 @@ def test_a_worker_that_died_mid_send_leaves_an_unknown_that_is_verified(
     # Simulate a worker that claimed the job, marked the delivery sending, and died.
     with db_app.store.write() as conn:
         claimed = claim(
-            conn, owner="dead-worker", limit=10, lease=timedelta(minutes=5), now=clock()
+            conn,
+            owner="dead-worker",
+            wants={},
+            others=10,
+            limit=10,
+            lease=timedelta(minutes=5),
+            now=clock(),
         )
         conn.execute(update(deliveries).values(state=DeliveryState.SENDING, attempts=1))
     assert len(claimed) == 2
@@ -232,27 +239,61 @@ def test_an_adapter_crash_is_treated_as_unknown(db_app: App, script: Script) -> 
     assert "unexpected error: KeyError" in str(borgholm["last_error"])
 
 
-def test_an_outcome_after_a_lost_lease_is_not_recorded(
+def test_a_late_receipt_after_a_lost_lease_is_recorded(
     db_app: App, script: Script, clock: FakeClock
 ) -> None:
+    """The send succeeded after another worker took the job over: the receipt is not lost."""
     announcement_id = dispatched(db_app)
     with db_app.store.write() as conn:
-        (job, *_) = claim(
-            conn, owner="slow-worker", limit=1, lease=timedelta(seconds=30), now=clock()
+        jobs_ = claim(
+            conn,
+            owner="slow-worker",
+            wants={},
+            others=10,
+            limit=10,
+            lease=timedelta(seconds=30),
+            now=clock(),
         )
-        conn.execute(update(jobs).where(jobs.c.id == job.id).values(lease_owner="new-owner"))
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == jobs_[0].id)
+            .values(lease_owner="new-owner")
+        )
+    # The slow worker marks both deliveries sending (it held both leases at that moment) ...
     runner = DeliveryRunner(db_app, owner="slow-worker")
-    settlement = asyncio.run(runner(job))
-    assert settlement.state == JobState.DONE  # the send itself succeeded ...
+
+    async def run_both() -> list[object]:
+        lease = Lease(asyncio.get_running_loop().time() + 30, margin=1)
+        settlements = []
+        for job in jobs_:
+            with db_app.store.write() as conn:  # it held the lease when it started
+                conn.execute(
+                    update(jobs).where(jobs.c.id == job.id).values(lease_owner="slow-worker")
+                )
+            settlements.append(await runner(job, lease))
+        await runner.aclose()
+        return settlements
+
+    settlements = asyncio.run(run_both())
+    # ... and while it waited for the platform, the first job was taken over.
     with db_app.store.write() as conn:
-        written = apply_settlements(conn, "slow-worker", [settlement], clock())
-    assert written == 0  # ... but the outcome is not ours to record any more
+        conn.execute(
+            update(jobs).where(jobs.c.id == jobs_[0].id).values(lease_owner="new-owner")
+        )
+        runner.record(conn, settlements, clock())  # type: ignore[arg-type]
+        written = settle_jobs(conn, "slow-worker", settlements, clock())  # type: ignore[arg-type]
+    assert written == 1  # the job row of the taken-over job is its new owner's to settle ...
+    status = announcement_status(db_app, announcement_id)
+    assert {d["state"] for d in status["deliveries"]} == {"sent"}  # ... the receipts are kept
+    assert status["state"] == "sent"
     with db_app.store.read() as conn:
-        row = conn.execute(select(jobs).where(jobs.c.id == job.id)).one()
-        delivery = conn.execute(select(deliveries).where(deliveries.c.id == job.delivery_id)).one()
+        row = conn.execute(select(jobs).where(jobs.c.id == jobs_[0].id)).one()
     assert (row.state, row.lease_owner) == ("running", "new-owner")
-    assert delivery.state == "sending"  # the new owner will verify before sending
-    assert announcement_status(db_app, announcement_id)["state"] == "dispatching"
+    # The new owner then finds the delivery sent and finishes the job without sending.
+    sent_before = len(script.sent)
+    clock.advance(31)
+    drain(db_app)
+    assert len(script.sent) == sent_before
 
 
 def test_a_target_removed_from_the_configuration_is_dead_not_stuck(
@@ -273,21 +314,21 @@ def test_dispatch_is_all_or_nothing(db_app: App) -> None:
     approve(db_app, "jens.odevall", draft.id)
     inserts: list[str] = []
 
-    def fail_second_job_insert(conn, cursor, statement, parameters, context, many):  # type: ignore[no-untyped-def]
+    def fail_job_insert(conn, cursor, statement, parameters, context, many):  # type: ignore[no-untyped-def]
+        # The deliveries are in by now (one set-based insert); the jobs' insert fails.
         if statement.lstrip().upper().startswith("INSERT INTO JOBS"):
             inserts.append(statement)
-            if len(inserts) == 2:
-                raise RuntimeError("the database went away")
+            raise RuntimeError("the database went away")
 
-    event.listen(db_app.store.engine, "before_cursor_execute", fail_second_job_insert)
+    event.listen(db_app.store.engine, "before_cursor_execute", fail_job_insert)
     try:
         with pytest.raises(RuntimeError, match="went away"):
-            send(db_app, "kommunikator", draft.id)
+            dispatch_revision(db_app, "kommunikator", draft.id)
     finally:
-        event.remove(db_app.store.engine, "before_cursor_execute", fail_second_job_insert)
+        event.remove(db_app.store.engine, "before_cursor_execute", fail_job_insert)
     with db_app.store.read() as conn:
         assert conn.execute(select(deliveries)).all() == []
         assert conn.execute(select(jobs)).all() == []
         assert [e.action for e in list_events(conn, draft.id)][-1] == "approved"
     assert announcement_status(db_app, draft.id)["state"] == "approved"
-    assert send(db_app, "kommunikator", draft.id).state == AnnouncementState.DISPATCHING
+    assert dispatch_revision(db_app, "kommunikator", draft.id).state == AnnouncementState.DISPATCHING

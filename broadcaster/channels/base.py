@@ -9,17 +9,25 @@ subclass that tells the queue what to do next — never a bare ``False``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from broadcaster.config import TargetConfig
 from broadcaster.rendering import Renderer
 from broadcaster.rendering.message import Message
 from broadcaster.timeutil import Clock
 
-__all__ = ["Channel", "ChannelContext", "Receipt", "Rendered"]
+__all__ = ["Channel", "ChannelContext", "Receipt", "RecipientDirectory", "Rendered"]
+
+
+class RecipientDirectory(Protocol):
+    """Read access to the recipient lists, inside the dispatch transaction."""
+
+    def members(self, list_name: str) -> Sequence[str]:
+        """The recipients of one list, in a stable order."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,10 +81,26 @@ class Channel(ABC):
     default_rate_per_second: ClassVar[float | None] = None
     #: Sends at once to one target, per worker, unless configured.
     default_concurrency: ClassVar[int] = 4
+    #: Longest one platform call may take; the worker's lease may end it sooner (an unknown
+    #: outcome, verified before any resend).
+    call_timeout_seconds: ClassVar[float] = 60.0
 
     def __init__(self, target: TargetConfig, context: ChannelContext) -> None:
         self.target = target
         self.context = context
+
+    @classmethod
+    def recipients(cls, target: TargetConfig, directory: RecipientDirectory) -> Sequence[str]:
+        """Whom one dispatch to ``target`` reaches: one delivery is created per entry.
+
+        ``("",)``, the target itself, for channels that post once (a page, a channel, a site);
+        channels that message people one by one (SMS) return each recipient of the target's list.
+        """
+        return ("",)
+
+    def call_timeout(self) -> float:
+        """Seconds one platform call of this adapter may take at most."""
+        return self.call_timeout_seconds
 
     @abstractmethod
     def render(self, message: Message) -> Rendered:

@@ -27,14 +27,14 @@ def send(
     as_: AsOption = None,
 ) -> None:
     """Dispatch the approved revision to all its targets (the worker delivers)."""
-    from broadcaster.dispatch import send as dispatch
+    from broadcaster.dispatch import dispatch_revision
     from broadcaster.timeutil import format_local, parse_when
 
     cli = state(ctx)
     app = cli.app()
     timezone = app.config.broadcaster.timezone
     when = parse_when(at, timezone, app.clock()) if at else None
-    announcement = dispatch(app, cli.person(as_), announcement_id, at=when)
+    announcement = dispatch_revision(app, cli.person(as_), announcement_id, at=when)
     targets = announcement.revision.content.targets
     moment = f"at {format_local(when, timezone)}" if when else "now"
     stdout().print(
@@ -84,7 +84,7 @@ def worker(
     import logging
     import signal
 
-    from broadcaster.workers import run_worker
+    from broadcaster.worker_runtime import run_worker
 
     app = state(ctx).app()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -1,27 +1,29 @@
-"""The job table: enqueue, claim with a lease, and settle.
+"""The job table (owner of ``jobs``): enqueue, claim with a lease, renew, settle, release.
 
 A job carries ids, never payloads: the worker reads the delivery and re-checks its state before
-acting. Claiming sets a lease (``lease_owner`` until ``lease_until``); a worker that dies loses its
-lease when that time passes and the job is claimed again. Settling checks the lease owner, so a
-worker that was presumed dead cannot overwrite the outcome of the worker that took over.
+acting. Claiming sets a lease (``lease_owner`` until ``lease_until``); the worker renews the
+leases of everything it holds while it holds it, so only a silent worker loses a lease, and its
+jobs are then claimed again (``reclaims`` counts how often). Writing a job's outcome checks the
+lease owner, so a worker that was presumed dead cannot overwrite the worker that took over.
 
-Claims and settlements work in batches (one transaction for many jobs); that is what lets one
-worker move thousands of jobs a second on SQLite.
+Claims are sized by the caller: for each target, at most what the worker can start now. Claims
+and settlements work in batches (a few statements for many jobs); ``now`` is the queue's clock
+(the database's own on PostgreSQL, see :mod:`broadcaster.queue.clock`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
 
 from broadcaster.store.schema import jobs
-from broadcaster.store.sql import inserted_id
+from broadcaster.store.sql import chunked
 
 __all__ = [
     "Job",
@@ -29,14 +31,17 @@ __all__ = [
     "JobState",
     "NewJob",
     "Settlement",
-    "apply_settlements",
     "claim",
-    "enqueue",
     "enqueue_many",
     "release",
+    "renew",
+    "requeue",
+    "settle_jobs",
 ]
 
 log = logging.getLogger("broadcaster.queue")
+
+# Keeps each statement under every backend's limit on bound parameters.
 
 
 class JobState(StrEnum):
@@ -56,15 +61,17 @@ class JobKind(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """A claimed job. ``reclaimed`` is True when its previous lease expired (a worker died)."""
+    """A claimed job; ``reclaimed`` when its previous lease expired (its worker went silent)."""
 
     id: int
     kind: str
     delivery_id: int | None
     target: str | None
+    priority: int
     attempts: int
+    reclaims: int
+    failures: int
     run_at: datetime
-    lease_until: datetime
     reclaimed: bool
 
 
@@ -76,90 +83,156 @@ class NewJob:
     run_at: datetime
     delivery_id: int | None = None
     target: str | None = None
+    priority: int = 2
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settlement:
-    """What became of a claimed job, written by :func:`apply_settlements`.
+    """What became of a claimed job, written by :func:`settle_jobs`.
 
-    ``apply`` runs in the same transaction (after the lease check), so a delivery's new state
-    commits together with its job's, or not at all.
+    ``outcome`` is the handler's own record of what happened (e.g. the delivery's new state); the
+    handler writes it in the same transaction, just before the job rows.
     """
 
     job_id: int
     state: JobState
-    run_at: datetime | None = None
+    #: For ``QUEUED``: run again this many seconds after the settlement is written.
+    delay: float = 0.0
     error: str | None = None
-    #: False when the job did not really run (deferred by a rate limit): its claim is not counted.
+    #: False when the job did not really run (deferred, or the database was away): not counted.
     attempted: bool = True
-    apply: Callable[[Connection], None] | None = None
-
-
-def enqueue(
-    conn: Connection,
-    *,
-    kind: str,
-    delivery_id: int | None,
-    run_at: datetime,
-    now: datetime,
-    target: str | None = None,
-) -> int:
-    """Add a job in the caller's transaction; returns its id."""
-    new = NewJob(kind=kind, delivery_id=delivery_id, target=target, run_at=run_at)
-    return inserted_id(conn.execute(jobs.insert().values(**_row(new, now))))
+    #: True when the handler itself failed (a bug, not a platform's answer): counted.
+    failed: bool = False
+    outcome: Any = None
 
 
 def enqueue_many(conn: Connection, new_jobs: Iterable[NewJob], now: datetime) -> int:
     """Add many jobs with one statement; returns how many."""
-    rows = [_row(job, now) for job in new_jobs]
+    rows = [
+        {
+            "kind": job.kind,
+            "delivery_id": job.delivery_id,
+            "target": job.target,
+            "priority": job.priority,
+            "state": JobState.QUEUED,
+            "run_at": job.run_at,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for job in new_jobs
+    ]
     if rows:
         conn.execute(jobs.insert(), rows)
     return len(rows)
-
-
-def _row(job: NewJob, now: datetime) -> dict[str, Any]:
-    return {
-        "kind": job.kind,
-        "delivery_id": job.delivery_id,
-        "target": job.target,
-        "state": JobState.QUEUED,
-        "run_at": job.run_at,
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def claim(
     conn: Connection,
     *,
     owner: str,
+    wants: Mapping[str, int],
+    others: int,
     limit: int,
     lease: timedelta,
     now: datetime,
-    exclude_targets: Collection[str] = (),
+    exclude_ids: Collection[int] = (),
 ) -> list[Job]:
-    """Lease up to ``limit`` due jobs: queued and due, or running with an expired lease.
+    """Lease the most urgent due jobs, at most ``wants[target]`` per target.
 
-    Jobs for ``exclude_targets`` (targets this worker may not send to right now) stay queued
-    for other workers, or for later.
+    Jobs of targets not in ``wants`` (removed from the configuration, or without a target) are
+    taken up to ``others`` in all. A job is due when it is queued and its time has come, or when
+    it is running under a lease that expired (its worker went silent). ``exclude_ids`` are jobs
+    this worker still holds: it never claims its own running job again, whatever the clock says.
+    At most ``limit`` jobs in all: the most urgent of the candidates (priority, then age).
+    Returns the claimed jobs in that order.
     """
-    due = _pick(conn, JobState.QUEUED, jobs.c.run_at <= now, limit, exclude_targets)
-    expired = _pick(
-        conn, JobState.RUNNING, jobs.c.lease_until < now, limit - len(due), exclude_targets
-    )
-    found = {job_id: False for job_id in due} | {job_id: True for job_id in expired}
-    if not found:
+    room = dict(wants)
+    expired = _expired(conn, now, sum(room.values()) + others, exclude_ids)
+    chosen: list[tuple[int, int, datetime, bool]] = []
+    other_room = others
+    for job_id, target, priority, run_at in expired:
+        if target in room and room[target] > 0:
+            room[target] -= 1
+        elif target not in room and other_room > 0:
+            other_room -= 1
+        else:
+            continue
+        chosen.append((priority, job_id, run_at, True))
+    for target, count in room.items():
+        chosen += [(p, i, r, False) for i, p, r in _due(conn, now, count, target=target)]
+    if other_room > 0:
+        chosen += [(p, i, r, False) for i, p, r in _due(conn, now, other_room, known=list(wants))]
+    chosen = sorted(chosen, key=lambda c: (c[0], c[2], c[1]))[:limit]
+    if not chosen:
         return []
-    lease_until = now + lease
+    return _lease(conn, owner, chosen, now + lease, now)
+
+
+def _expired(
+    conn: Connection, now: datetime, limit: int, exclude_ids: Collection[int]
+) -> list[Any]:
+    if limit <= 0:
+        return []
+    query = (
+        select(jobs.c.id, jobs.c.target, jobs.c.priority, jobs.c.run_at)
+        .where(jobs.c.state == JobState.RUNNING, jobs.c.lease_until < now)
+        .order_by(jobs.c.lease_until)
+        .limit(limit)
+    )
+    if exclude_ids:
+        query = query.where(jobs.c.id.not_in(list(exclude_ids)))
+    return list(conn.execute(_skip_locked(conn, query)).all())
+
+
+def _due(
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    *,
+    target: str | None = None,
+    known: list[str] | None = None,
+) -> list[Any]:
+    """Queued, due jobs of one target (or of every target not in ``known``), most urgent first."""
+    if limit <= 0:
+        return []
+    query = select(jobs.c.id, jobs.c.priority, jobs.c.run_at).where(
+        jobs.c.state == JobState.QUEUED, jobs.c.run_at <= now
+    )
+    if known is None:
+        query = query.where(jobs.c.target == target)
+    elif known:
+        query = query.where(jobs.c.target.is_(None) | jobs.c.target.not_in(known))
+    query = query.order_by(jobs.c.priority, jobs.c.run_at, jobs.c.id).limit(limit)
+    return list(conn.execute(_skip_locked(conn, query)).all())
+
+
+def _skip_locked(conn: Connection, query: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        # Other workers skip the rows this one is claiming instead of waiting for them.
+        return query.with_for_update(skip_locked=True)
+    return query  # SQLite: the write transaction (BEGIN IMMEDIATE) already excludes them
+
+
+def _lease(
+    conn: Connection,
+    owner: str,
+    chosen: list[tuple[int, int, datetime, bool]],
+    lease_until: datetime,
+    now: datetime,
+) -> list[Job]:
+    reclaimed = {job_id for _, job_id, _, was_expired in chosen if was_expired}
+    ids = [job_id for _, job_id, _, _ in chosen]
     rows = conn.execute(
         update(jobs)
-        .where(jobs.c.id.in_(found))
+        .where(jobs.c.id.in_(ids))
         .values(
             state=JobState.RUNNING,
             lease_owner=owner,
             lease_until=lease_until,
             attempts=jobs.c.attempts + 1,
+            # SET expressions see the row as it was: a running job here had an expired lease.
+            reclaims=jobs.c.reclaims + case((jobs.c.state == JobState.RUNNING, 1), else_=0),
             updated_at=now,
         )
         .returning(
@@ -167,7 +240,10 @@ def claim(
             jobs.c.kind,
             jobs.c.delivery_id,
             jobs.c.target,
+            jobs.c.priority,
             jobs.c.attempts,
+            jobs.c.reclaims,
+            jobs.c.failures,
             jobs.c.run_at,
         )
     ).all()
@@ -177,124 +253,141 @@ def claim(
             kind=row.kind,
             delivery_id=row.delivery_id,
             target=row.target,
+            priority=row.priority,
             attempts=row.attempts,
+            reclaims=row.reclaims,
+            failures=row.failures,
             run_at=row.run_at,
-            lease_until=lease_until,
-            reclaimed=found[row.id],
+            reclaimed=row.id in reclaimed,
         )
         for row in rows
     ]
-    return sorted(claimed, key=lambda job: (job.run_at, job.id))
+    return sorted(claimed, key=lambda job: (job.priority, job.run_at, job.id))
 
 
-def _pick(
-    conn: Connection,
-    state: JobState,
-    condition: Any,
-    limit: int,
-    exclude_targets: Collection[str],
-) -> list[int]:
-    if limit <= 0:
-        return []
-    order = jobs.c.run_at if state == JobState.QUEUED else jobs.c.lease_until
-    query = select(jobs.c.id).where(jobs.c.state == state, condition).order_by(order).limit(limit)
-    if exclude_targets:
-        query = query.where((jobs.c.target.is_(None)) | (jobs.c.target.not_in(exclude_targets)))
-    if conn.dialect.name == "postgresql":
-        # Other workers skip the rows this one is claiming instead of waiting for them.
-        query = query.with_for_update(skip_locked=True)
-    return list(conn.execute(query).scalars())
+def renew(
+    conn: Connection, owner: str, job_ids: Collection[int], lease: timedelta, now: datetime
+) -> set[int]:
+    """Extend the leases ``owner`` still holds among ``job_ids``; returns those ids.
+
+    A lease that expired is renewed too, as long as nobody took the job over meanwhile.
+    """
+    renewed: set[int] = set()
+    for chunk in chunked(list(job_ids)):
+        renewed.update(
+            conn.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id.in_(chunk),
+                    jobs.c.lease_owner == owner,
+                    jobs.c.state == JobState.RUNNING,
+                )
+                .values(lease_until=now + lease)
+                .returning(jobs.c.id)
+            ).scalars()
+        )
+    return renewed
 
 
-def apply_settlements(
+def settle_jobs(
     conn: Connection, owner: str, settlements: Sequence[Settlement], now: datetime
 ) -> int:
-    """Write many settlements in the caller's transaction; returns how many were still ours.
+    """Write the job rows of many settlements; returns how many leases were still ``owner``'s.
 
-    Three steps, so a batch costs a few statements rather than a few per job: one query checks
-    (and on PostgreSQL locks) every lease at once; each domain update runs in its own savepoint,
-    so one that fails is logged and skipped (its job keeps the lease and is taken over, then
-    verified, when the lease expires) without losing the others; then the jobs are settled with
-    one UPDATE per distinct outcome.
+    One executemany per outcome kind: a settlement whose lease was lost (another worker took the
+    job over) matches no row and changes nothing.
     """
-    held = _held_by(conn, owner, [s.job_id for s in settlements])
-    settled = [s for s in settlements if _apply_domain(conn, s, held)]
-    _settle_grouped(conn, settled, now)
-    return len(settled)
-
-
-def _apply_domain(conn: Connection, settlement: Settlement, held: set[int]) -> bool:
-    """Run a settlement's domain update in a savepoint; False when it cannot be settled."""
-    if settlement.job_id not in held:
-        log.warning("job %s: the lease was lost; its new owner decides", settlement.job_id)
-        return False
-    if settlement.apply is None:
-        return True
-    try:
-        with conn.begin_nested():
-            settlement.apply(conn)
-    except Exception:
-        log.exception("job %s: could not record its outcome", settlement.job_id)
-        return False
-    return True
-
-
-def _settle_grouped(conn: Connection, settled: Sequence[Settlement], now: datetime) -> None:
-    """One UPDATE per distinct outcome (state, next run, error, whether it was an attempt)."""
-    groups: dict[tuple[JobState, datetime | None, str | None, bool], list[int]] = {}
-    for settlement in settled:
-        key = (settlement.state, settlement.run_at, settlement.error, settlement.attempted)
-        groups.setdefault(key, []).append(settlement.job_id)
-    for (state, run_at, error, attempted), job_ids in groups.items():
-        values: dict[str, Any] = {
-            "state": state,
-            "lease_owner": None,
-            "lease_until": None,
-            "updated_at": now,
-        }
-        if run_at is not None:
-            values["run_at"] = run_at
-        if error is not None or state == JobState.DONE:
-            values["last_error"] = error
-        if not attempted:
-            values["attempts"] = jobs.c.attempts - 1
-        for chunk in _chunks(job_ids):
-            conn.execute(update(jobs).where(jobs.c.id.in_(chunk)).values(**values))
-
-
-def _held_by(conn: Connection, owner: str, job_ids: list[int]) -> set[int]:
-    """The jobs among ``job_ids`` that ``owner`` still holds a lease on."""
-    held: set[int] = set()
-    for chunk in _chunks(job_ids):
-        query = select(jobs.c.id).where(
-            jobs.c.id.in_(chunk), jobs.c.lease_owner == owner, jobs.c.state == JobState.RUNNING
-        )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        held.update(conn.execute(query).scalars())
-    return held
-
-
-def _chunks(ids: list[int], size: int = 900) -> Iterator[list[int]]:
-    # Keeps each statement under every backend's limit on bound parameters.
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
-def release(conn: Connection, job_ids: Collection[int], owner: str, now: datetime) -> int:
-    """Give claimed jobs back untouched (a worker shutting down); returns how many."""
-    if not job_ids:
+    if not settlements:
         return 0
-    return conn.execute(
+    statement = (
         update(jobs)
         .where(
-            jobs.c.id.in_(job_ids), jobs.c.lease_owner == owner, jobs.c.state == JobState.RUNNING
+            jobs.c.id == bindparam("b_id"),
+            jobs.c.lease_owner == owner,
+            jobs.c.state == JobState.RUNNING,
         )
         .values(
-            state=JobState.QUEUED,
+            state=bindparam("b_state"),
             lease_owner=None,
             lease_until=None,
-            attempts=jobs.c.attempts - 1,
+            run_at=func.coalesce(bindparam("b_run_at", type_=jobs.c.run_at.type), jobs.c.run_at),
+            last_error=bindparam("b_error"),
+            attempts=jobs.c.attempts - bindparam("b_undo"),
+            failures=jobs.c.failures + bindparam("b_failed"),
             updated_at=now,
         )
-    ).rowcount
+    )
+    rows = [
+        {
+            "b_id": s.job_id,
+            "b_state": s.state,
+            "b_run_at": now + timedelta(seconds=s.delay) if s.state == JobState.QUEUED else None,
+            "b_error": s.error,
+            "b_undo": 0 if s.attempted else 1,
+            "b_failed": 1 if s.failed else 0,
+        }
+        for s in settlements
+    ]
+    written = conn.execute(statement, rows).rowcount
+    if written < len(rows):
+        log.warning(
+            "%d job(s) were taken over by another worker; their new owner decides",
+            len(rows) - written,
+        )
+    return written
+
+
+def release(
+    conn: Connection,
+    job_ids: Collection[int],
+    owner: str,
+    now: datetime,
+    *,
+    run_at: datetime | None = None,
+) -> int:
+    """Give claimed jobs back untouched (a worker shutting down); returns how many.
+
+    ``run_at`` holds them back a little (an interrupted call may still be landing).
+    """
+    released = 0
+    for chunk in chunked(list(job_ids)):
+        released += conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id.in_(chunk), jobs.c.lease_owner == owner, jobs.c.state == JobState.RUNNING
+            )
+            .values(
+                state=JobState.QUEUED,
+                lease_owner=None,
+                lease_until=None,
+                run_at=run_at or now,
+                attempts=jobs.c.attempts - 1,
+                updated_at=now,
+            )
+        ).rowcount
+    return released
+
+
+def requeue(conn: Connection, delivery_ids: Collection[int], now: datetime) -> set[int]:
+    """Queue the jobs of these deliveries afresh (a person retried them); returns the delivery
+    ids that had a job, so the caller can enqueue the others."""
+    found: set[int] = set()
+    for chunk in chunked(list(delivery_ids)):
+        found.update(
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.delivery_id.in_(chunk))
+                .values(
+                    state=JobState.QUEUED,
+                    run_at=now,
+                    attempts=0,
+                    reclaims=0,
+                    failures=0,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+                .returning(jobs.c.delivery_id)
+            ).scalars()
+        )
+    return found

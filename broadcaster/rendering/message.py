@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +48,18 @@ class Message:
     exercise: bool = False
     #: The recipient of a one-per-recipient channel (an E.164 number for SMS), else "".
     recipient: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        """Names this one delivery: the same on every attempt, different for every delivery.
+
+        Platforms and publish steps use it to recognise a repeat. A recipient appears only as a
+        hash, so the key can be logged or handed to a platform without the phone number.
+        """
+        key = f"{self.uid}.{self.revision}.{self.target.id}"
+        if self.recipient:
+            key += "." + hashlib.sha256(self.recipient.encode()).hexdigest()[:16]
+        return key
 
     @classmethod
     def for_target(

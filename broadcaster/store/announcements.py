@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "lock_state",
     "revision_number",
     "revision_numbers",
+    "revisions_with_uids",
     "set_state",
 ]
 
@@ -129,6 +131,23 @@ def get_revision_by_id(conn: Connection, revision_id: int) -> Revision:
     if row is None:
         raise NotFoundError(f"there is no revision with id {revision_id}")
     return _revision(row)
+
+
+def revisions_with_uids(
+    conn: Connection, revision_ids: Collection[int]
+) -> dict[int, tuple[Revision, str]]:
+    """Revisions by row id, each with its announcement's uid (for the worker's batched reads)."""
+    query = (
+        select(revisions, announcements.c.uid)
+        .join(announcements, announcements.c.id == revisions.c.announcement_id)
+        .where(revisions.c.id.in_(list(revision_ids)))
+    )
+    found = {}
+    for row in conn.execute(query):
+        values = dict(row._mapping)
+        uid = values.pop("uid")
+        found[row.id] = (_revision_from(values), uid)
+    return found
 
 
 def revision_numbers(conn: Connection, announcement_id: int) -> dict[int, int]:

@@ -15,15 +15,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
 
 from broadcaster.errors import ConfigError
 
-__all__ = ["SCHEMA_REVISION", "Store", "open_store"]
+__all__ = ["SCHEMA_REVISION", "Store", "is_unavailable", "open_store"]
 
 # The newest migration in broadcaster/store/migrations/versions. Checked against Alembic's head
 # by a test; comparing with a constant keeps Alembic (~0.25 s to import) off the common path.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 _READONLY = "broadcaster_readonly"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -92,6 +98,18 @@ def upgrade_schema(store: Store) -> None:
             # Several workers starting at once on a new database must not migrate twice.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         migrate.upgrade(conn)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when ``error`` means the database cannot be used right now, rather than a bug.
+
+    SQLite says "database is locked" when another process holds the write lock past the busy
+    timeout; PostgreSQL drops connections when it restarts and refuses them while it is down.
+    Both pass: the right answer is to wait and try again, not to give up on the work.
+    """
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def _current_revision(conn: Connection) -> str | None:

@@ -1,29 +1,51 @@
-"""Deliveries: one per target (or per SMS recipient) of a dispatched revision."""
+"""Deliveries (owner of ``deliveries``): one per target, or per SMS recipient, of a revision.
+
+Every write of an outcome is tied to the attempt that made it: it names the delivery's attempt
+number and the states it expects to find, so a late result is still recorded while nothing newer
+has happened, and a stale worker can never overwrite a newer attempt.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, exists, func, or_, select, update
 
 from broadcaster.errors import NotFoundError
 from broadcaster.model import DeliveryState
-from broadcaster.store.schema import UtcDateTime, deliveries
-from broadcaster.store.sql import inserted_id
+from broadcaster.store.schema import UtcDateTime, deliveries, jobs, revisions
+from broadcaster.store.sql import chunked
 
 __all__ = [
+    "UNFINISHED",
     "Delivery",
-    "create_delivery",
+    "DeliveryUpdate",
+    "NewDelivery",
+    "create_deliveries",
+    "dead_letters",
     "deliveries_for",
     "failed_targets",
-    "first_delivery_time",
-    "get_delivery",
+    "first_delivery_times",
+    "get_deliveries",
     "has_unfinished",
+    "mark_sending",
+    "record_updates",
+    "requeue_dead",
+    "revisions_of",
     "state_counts",
-    "update_delivery",
 ]
+
+
+#: States in which the queue may still change a delivery.
+UNFINISHED = (
+    DeliveryState.PENDING,
+    DeliveryState.SENDING,
+    DeliveryState.RETRYING,
+    DeliveryState.UNKNOWN,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,40 +70,66 @@ class Delivery:
     age_from: datetime | None = None
 
 
-def create_delivery(
+@dataclass(frozen=True, kw_only=True)
+class NewDelivery:
+    """A delivery to create at dispatch: a target, and for per-recipient channels a recipient."""
+
+    target: str
+    channel: str
+    recipient: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryUpdate:
+    """A new state for one delivery, written only if it is still as the writer last saw it."""
+
+    delivery_id: int
+    #: The states the delivery must be in for this to apply ...
+    expected: tuple[DeliveryState, ...]
+    #: ... and its attempt number (None: any), so an older attempt never overwrites a newer one.
+    attempt: int | None
+    state: DeliveryState
+    platform_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+def create_deliveries(
     conn: Connection,
     *,
     announcement_id: int,
     revision_id: int,
-    target: str,
-    channel: str,
+    rows: Sequence[NewDelivery],
     now: datetime,
-    recipient: str = "",
-) -> int:
-    """Insert a pending delivery; returns its id."""
-    return inserted_id(
-        conn.execute(
-            deliveries.insert().values(
-                announcement_id=announcement_id,
-                revision_id=revision_id,
-                target=target,
-                channel=channel,
-                recipient=recipient,
-                state=DeliveryState.PENDING,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    )
+) -> list[int]:
+    """Insert pending deliveries with set-based inserts; returns their ids in the given order."""
+    values = [
+        {
+            "announcement_id": announcement_id,
+            "revision_id": revision_id,
+            "target": row.target,
+            "channel": row.channel,
+            "recipient": row.recipient,
+            "state": DeliveryState.PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for row in rows
+    ]
+    if not values:
+        return []
+    statement = deliveries.insert().returning(deliveries.c.id, sort_by_parameter_order=True)
+    return [int(row.id) for row in conn.execute(statement, values)]
 
 
-def get_delivery(conn: Connection, delivery_id: int) -> Delivery:
-    """One delivery by id."""
-    row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).first()
-    if row is None:
-        raise NotFoundError(f"there is no delivery {delivery_id}")
-    return _delivery(row)
+def get_deliveries(conn: Connection, delivery_ids: Collection[int]) -> dict[int, Delivery]:
+    """Deliveries by id (missing ids are left out)."""
+    found: dict[int, Delivery] = {}
+    for chunk in chunked(list(delivery_ids)):
+        rows = conn.execute(select(deliveries).where(deliveries.c.id.in_(chunk)))
+        found.update((row.id, _delivery(row)) for row in rows)
+    return found
 
 
 def deliveries_for(
@@ -94,18 +142,10 @@ def deliveries_for(
     return [_delivery(row) for row in conn.execute(query.order_by(deliveries.c.id))]
 
 
-_UNFINISHED = (
-    DeliveryState.PENDING,
-    DeliveryState.SENDING,
-    DeliveryState.RETRYING,
-    DeliveryState.UNKNOWN,
-)
-
-
 def has_unfinished(conn: Connection, revision_id: int) -> bool:
     """True while any delivery of the revision may still change (an indexed probe)."""
     probe = select(deliveries.c.id).where(
-        deliveries.c.revision_id == revision_id, deliveries.c.state.in_(_UNFINISHED)
+        deliveries.c.revision_id == revision_id, deliveries.c.state.in_(UNFINISHED)
     )
     return conn.execute(probe.limit(1)).first() is not None
 
@@ -130,31 +170,151 @@ def failed_targets(conn: Connection, revision_id: int) -> list[str]:
     return sorted(rows.scalars())
 
 
-def first_delivery_time(conn: Connection, announcement_id: int, target: str) -> datetime:
-    """When an announcement was first dispatched to a target (its "published" time there)."""
-    first = conn.execute(
-        select(func.min(deliveries.c.created_at, type_=UtcDateTime)).where(
-            deliveries.c.announcement_id == announcement_id, deliveries.c.target == target
+def first_delivery_times(
+    conn: Connection, pairs: Collection[tuple[int, str]]
+) -> dict[tuple[int, str], datetime]:
+    """When each (announcement, target) was first dispatched: its "published" time there."""
+    found: dict[tuple[int, str], datetime] = {}
+    for announcement_id, target in pairs:
+        first = conn.execute(
+            select(func.min(deliveries.c.created_at, type_=UtcDateTime)).where(
+                deliveries.c.announcement_id == announcement_id, deliveries.c.target == target
+            )
+        ).scalar_one()
+        if not isinstance(first, datetime):
+            raise NotFoundError(f"announcement {announcement_id} was never sent to {target}")
+        found[(announcement_id, target)] = first
+    return found
+
+
+def revisions_of(conn: Connection, delivery_ids: Collection[int]) -> set[tuple[int, int]]:
+    """The (announcement id, revision id) pairs these deliveries belong to."""
+    pairs: set[tuple[int, int]] = set()
+    for chunk in chunked(list(delivery_ids)):
+        query = select(deliveries.c.announcement_id, deliveries.c.revision_id).where(
+            deliveries.c.id.in_(chunk)
         )
-    ).scalar_one()
-    if not isinstance(first, datetime):
-        raise NotFoundError(f"announcement {announcement_id} was never sent to {target}")
-    return first
+        pairs.update((row[0], row[1]) for row in conn.execute(query.distinct()))
+    return pairs
 
 
-def update_delivery(
+def mark_sending(
     conn: Connection,
-    delivery_id: int,
-    now: datetime,
+    delivery_ids: Sequence[int],
     *,
-    expected: tuple[DeliveryState, ...] | None = None,
-    **values: Any,
-) -> bool:
-    """Update columns of a delivery; with ``expected``, only if its state is one of those."""
-    statement = update(deliveries).where(deliveries.c.id == delivery_id)
-    if expected is not None:
-        statement = statement.where(deliveries.c.state.in_(expected))
-    return conn.execute(statement.values(updated_at=now, **values)).rowcount == 1
+    expected: tuple[DeliveryState, ...],
+    lease_owner: str,
+    now: datetime,
+) -> dict[int, int]:
+    """Mark deliveries ``sending`` before their platform call; returns id -> new attempt number.
+
+    Only deliveries in an ``expected`` state whose job ``lease_owner`` still holds under a live
+    lease are marked: a worker that was stopped (or cut off) while another took its job over finds
+    its delivery missing from the answer, and must not send.
+    """
+    lease_held = exists().where(
+        jobs.c.delivery_id == deliveries.c.id,
+        jobs.c.lease_owner == lease_owner,
+        jobs.c.state == "running",  # queue.JobState.RUNNING (the store does not import queue)
+        jobs.c.lease_until > now,
+    )
+    marked: dict[int, int] = {}
+    for chunk in chunked(list(delivery_ids)):
+        rows = conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(chunk), deliveries.c.state.in_(expected), lease_held)
+            .values(
+                state=DeliveryState.SENDING,
+                attempts=deliveries.c.attempts + 1,
+                next_attempt_at=None,
+                updated_at=now,
+            )
+            .returning(deliveries.c.id, deliveries.c.attempts)
+        )
+        marked.update((row.id, row.attempts) for row in rows)
+    return marked
+
+
+def record_updates(conn: Connection, updates: Sequence[DeliveryUpdate], now: datetime) -> None:
+    """Write many outcomes, each only if its delivery is still in an expected state and attempt.
+
+    One executemany per kind of condition, so a batch of thousands costs a few statements.
+    """
+    groups: dict[tuple[tuple[DeliveryState, ...], bool], list[dict[str, Any]]] = {}
+    for item in updates:
+        key = (item.expected, item.attempt is not None)
+        groups.setdefault(key, []).append(
+            {
+                "b_id": item.delivery_id,
+                "b_attempt": item.attempt,
+                "b_state": item.state,
+                "b_platform_id": item.platform_id,
+                "b_sent_at": now if item.state == DeliveryState.SENT else None,
+                "b_error": item.error,
+                "b_next_at": item.next_attempt_at,
+            }
+        )
+    for (expected, tied), rows in groups.items():
+        # Plain comparisons, not IN: an expanding IN list cannot be used with executemany.
+        in_expected = or_(*(deliveries.c.state == state for state in expected))
+        condition = and_(deliveries.c.id == bindparam("b_id"), in_expected)
+        if tied:
+            condition = and_(condition, deliveries.c.attempts == bindparam("b_attempt"))
+        statement = (
+            update(deliveries)
+            .where(condition)
+            .values(
+                state=bindparam("b_state"),
+                platform_id=func.coalesce(bindparam("b_platform_id"), deliveries.c.platform_id),
+                sent_at=func.coalesce(
+                    bindparam("b_sent_at", type_=UtcDateTime), deliveries.c.sent_at
+                ),
+                last_error=bindparam("b_error"),
+                next_attempt_at=bindparam("b_next_at", type_=UtcDateTime),
+                updated_at=now,
+            )
+        )
+        if not tied:
+            for row in rows:
+                del row["b_attempt"]
+        conn.execute(statement, rows)
+
+
+def dead_letters(conn: Connection) -> list[Row[Any]]:
+    """Dead deliveries with their revision's title, oldest first."""
+    query = (
+        select(deliveries, revisions.c.title)
+        .join(revisions, revisions.c.id == deliveries.c.revision_id)
+        .where(deliveries.c.state == DeliveryState.DEAD)
+        .order_by(deliveries.c.updated_at, deliveries.c.id)
+    )
+    return list(conn.execute(query).all())
+
+
+def requeue_dead(
+    conn: Connection, delivery_ids: Collection[int] | None, now: datetime
+) -> list[Delivery]:
+    """Make dead deliveries pending again (all when ``delivery_ids`` is None); returns them.
+
+    Attempts and the maximum-age window start afresh: a person decided it is worth trying.
+    """
+    query = select(deliveries).where(deliveries.c.state == DeliveryState.DEAD)
+    if delivery_ids is not None:
+        query = query.where(deliveries.c.id.in_(list(delivery_ids)))
+    found = [_delivery(row) for row in conn.execute(query.order_by(deliveries.c.id))]
+    for chunk in chunked([d.id for d in found]):
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(chunk), deliveries.c.state == DeliveryState.DEAD)
+            .values(
+                state=DeliveryState.PENDING,
+                attempts=0,
+                age_from=now,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        )
+    return found
 
 
 def _delivery(row: Row[Any]) -> Delivery:

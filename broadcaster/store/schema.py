@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -151,7 +152,14 @@ jobs = Table(
     Column("target", String(120)),
     Column("state", String(16), nullable=False),
     Column("run_at", UtcDateTime, nullable=False),
+    # Lower runs first: 0 crisis, 1 important, 2 info (Severity.priority).
+    Column("priority", SmallInteger, nullable=False, server_default="2"),
+    # Times the job ran (a deferral that sent nothing is not counted).
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # Times its lease expired and another claim took it over (a worker died or went silent).
+    Column("reclaims", Integer, nullable=False, server_default="0"),
+    # Times its handler failed with an error of ours (a bug), as opposed to a platform's answer.
+    Column("failures", Integer, nullable=False, server_default="0"),
     Column("lease_owner", String(120)),
     Column("lease_until", UtcDateTime),
     Column("last_error", Text),
@@ -159,6 +167,8 @@ jobs = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_jobs_state_run_at", "state", "run_at"),
     Index("ix_jobs_state_lease_until", "state", "lease_until"),
+    # A claim asks, per target, for the most urgent due jobs: one range scan per target.
+    Index("ix_jobs_state_target_priority_run_at", "state", "target", "priority", "run_at"),
 )
 
 # The next free moment per rate-limited key (``target:<id>``, ``channel:<name>``), shared by every

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["insert_or_ignore", "inserted_id"]
+__all__ = ["chunked", "insert_or_ignore", "inserted_id"]
+
+T = TypeVar("T")
+
+#: Ids per ``IN (...)`` list: keeps each statement under every backend's limit on parameters.
+CHUNK = 900
+
+
+def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def insert_or_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:

@@ -14,7 +14,7 @@ from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.model import AnnouncementState
 from broadcaster.queue.jobs import JobKind, NewJob, enqueue_many
 from broadcaster.store.announcements import get_announcement
-from broadcaster.store.deliveries import create_delivery
+from broadcaster.store.deliveries import NewDelivery, create_deliveries
 from broadcaster.store.schema import announcements
 from broadcaster.workspace import load_workspace
 from tests.conftest import set_database_url
@@ -73,20 +73,17 @@ def fan_out(app: App, count: int, target: str = "web-borgholm") -> int:
     now = app.clock()
     with app.store.write() as conn:
         revision = get_announcement(conn, announcement_id).revision
-        jobs = []
-        for number in range(count):
-            delivery_id = create_delivery(
-                conn,
-                announcement_id=announcement_id,
-                revision_id=revision.id,
-                target=target,
-                channel="website",
-                recipient=f"+4670{number:07d}",
-                now=now,
-            )
-            jobs.append(
-                NewJob(kind=JobKind.DELIVER, delivery_id=delivery_id, target=target, run_at=now)
-            )
+        rows = [
+            NewDelivery(target=target, channel="website", recipient=f"+4670{number:07d}")
+            for number in range(count)
+        ]
+        ids = create_deliveries(
+            conn, announcement_id=announcement_id, revision_id=revision.id, rows=rows, now=now
+        )
+        jobs = [
+            NewJob(kind=JobKind.DELIVER, delivery_id=delivery_id, target=target, run_at=now)
+            for delivery_id in ids
+        ]
         enqueue_many(conn, jobs, now)
         conn.execute(
             update(announcements)

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from broadcaster.app import App
 from broadcaster.deadletters import list_dead_letters, retry_dead_letters
-from broadcaster.dispatch import send
+from broadcaster.dispatch import dispatch_revision
 from broadcaster.reports import announcement_status
 from broadcaster.store.schema import jobs
-from broadcaster.workers import run_worker, worker_options
+from broadcaster.worker_runtime import run_worker, worker_options
 from tests.conftest import replace_config
 from tests.queue.conftest import approved, fan_out
 from tests.queue.recorder import Answer, Recorder
@@ -61,7 +61,7 @@ def tally(app: App, announcement_id: int) -> Counter[str]:
 
 def sent_and_dispatched(app: App) -> int:
     announcement_id = approved(app)
-    send(app, "kommunikator", announcement_id)
+    dispatch_revision(app, "kommunikator", announcement_id)
     return announcement_id
 
 
@@ -122,7 +122,7 @@ def test_a_target_that_is_down_does_not_delay_the_others(
     """Borgholm's site hangs for the whole test; all 200 Mörbylånga deliveries still go out."""
     recorder.state.hang.add(BORGHOLM)
     stuck = approved(queue_app, to=(BORGHOLM,))
-    send(queue_app, "kommunikator", stuck)
+    dispatch_revision(queue_app, "kommunikator", stuck)
     flowing = fan_out(queue_app, 200, MORBYLANGA)
     work_until(
         queue_app,

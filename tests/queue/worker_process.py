@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 
 from broadcaster.app import open_app
-from broadcaster.workers import run_worker
+from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import load_workspace
 from tests.queue.recorder import recorder_registry
 

@@ -21,6 +21,7 @@ def worker_options(app: App) -> WorkerOptions:
         max_in_flight=queue.max_in_flight,
         lease=timedelta(seconds=queue.lease_seconds),
         shutdown_grace=queue.shutdown_grace_seconds,
+        max_handler_errors=queue.max_handler_errors,
     )
 
 
@@ -39,9 +40,9 @@ async def run_worker(
         app.store,
         {JobKind.DELIVER: runner},
         owner=owner,
-        clock=app.clock,
+        clock=app.queue_clock,
         options=options or worker_options(app),
-        exclude_targets=runner.saturated_targets,
+        capacity=runner,
     )
     try:
         return await worker.run(until_idle=until_idle, stop=stop)

@@ -1,0 +1,120 @@
+"""What one delivery attempt came to (owner of no table): the delivery's next state and the job's.
+
+:func:`classify` turns an adapter's answer — a receipt or a :class:`ChannelError` — into a
+:class:`DeliveryOutcome` (what the delivery row becomes, tied to the attempt that produced it)
+and the job's :class:`Settlement` (done, dead, or queued again after a backoff).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from broadcaster.channels.base import Receipt
+from broadcaster.errors import ChannelError, PermanentError, RateLimited, TransientError
+from broadcaster.errors import UnknownOutcome as Unknown
+from broadcaster.limits import TargetLimits
+from broadcaster.model import DeliveryState
+from broadcaster.queue.jobs import Job, JobState, Settlement
+from broadcaster.queue.retry import RetryPolicy
+from broadcaster.store.deliveries import UNFINISHED, Delivery, DeliveryUpdate
+
+__all__ = ["AFTER_SEND", "AFTER_VERIFY", "DeliveryOutcome", "Outcome", "classify"]
+
+Outcome = Receipt | ChannelError
+
+#: What a delivery must still be for the outcome of a send to apply.
+AFTER_SEND = (DeliveryState.SENDING,)
+#: ... of a verification after an earlier attempt that may have arrived.
+AFTER_VERIFY = (DeliveryState.SENDING, DeliveryState.UNKNOWN)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryOutcome:
+    """The new state of one delivery, and what else comes with it."""
+
+    delivery_id: int
+    announcement_id: int | None
+    revision_id: int | None
+    target: str
+    expected: tuple[DeliveryState, ...]
+    attempt: int | None
+    state: DeliveryState
+    platform_id: str | None = None
+    error: str | None = None
+    #: Seconds until the next attempt (retrying, unknown).
+    retry_in: float | None = None
+    #: The platform asked every worker to pause this target this long.
+    pause: float | None = None
+
+    def update(self, now: datetime) -> DeliveryUpdate:
+        """The attempt-tied row update for the store."""
+        next_at = now + timedelta(seconds=self.retry_in) if self.retry_in is not None else None
+        return DeliveryUpdate(
+            delivery_id=self.delivery_id,
+            expected=self.expected,
+            attempt=self.attempt,
+            state=self.state,
+            platform_id=self.platform_id,
+            error=self.error,
+            next_attempt_at=next_at,
+        )
+
+
+def classify(
+    job: Job,
+    delivery: Delivery,
+    outcome: Outcome,
+    *,
+    policy: RetryPolicy,
+    rng: random.Random,
+    now: datetime,
+    limits: TargetLimits | None = None,
+    attempt: int | None = None,
+    expected: tuple[DeliveryState, ...] = UNFINISHED,
+) -> Settlement:
+    """The settlement of ``job`` for ``outcome``; ``attempt`` is set when this run sent."""
+    attempts = attempt if attempt is not None else delivery.attempts
+    base: dict[str, Any] = {
+        "delivery_id": delivery.id,
+        "announcement_id": delivery.announcement_id,
+        "revision_id": delivery.revision_id,
+        "target": delivery.target,
+        "expected": expected,
+        "attempt": attempts,
+    }
+    if isinstance(outcome, Receipt):
+        result = DeliveryOutcome(**base, state=DeliveryState.SENT, platform_id=outcome.platform_id)
+        return Settlement(job_id=job.id, state=JobState.DONE, outcome=result)
+    error = f"{type(outcome).__name__}: {outcome}"
+    give_up = _exhausted(delivery, attempts, now, limits)
+    if isinstance(outcome, PermanentError) or not outcome.retryable or give_up:
+        if give_up and not isinstance(outcome, PermanentError):
+            error = f"{give_up} — last error: {error}"
+        result = DeliveryOutcome(**base, state=DeliveryState.DEAD, error=error)
+        return Settlement(job_id=job.id, state=JobState.DEAD, error=error, outcome=result)
+    if isinstance(outcome, Unknown):
+        delay, state = policy.verify_after_seconds, DeliveryState.UNKNOWN
+    else:
+        retry_after = outcome.retry_after if isinstance(outcome, TransientError) else None
+        delay, state = policy.delay(attempts, retry_after, rng), DeliveryState.RETRYING
+    pause = outcome.retry_after if isinstance(outcome, RateLimited) else None
+    result = DeliveryOutcome(**base, state=state, error=error, retry_in=delay, pause=pause)
+    return Settlement(
+        job_id=job.id, state=JobState.QUEUED, delay=delay, error=error, outcome=result
+    )
+
+
+def _exhausted(
+    delivery: Delivery, attempts: int, now: datetime, limits: TargetLimits | None
+) -> str:
+    if limits is None:
+        return ""
+    if attempts >= limits.max_attempts:
+        return f"gave up after {attempts} attempts"
+    age = now - (delivery.age_from or delivery.created_at)
+    if age > limits.max_age:
+        return f"gave up: the delivery is {age.total_seconds() / 3600:.1f} h old"
+    return ""
