@@ -5,6 +5,12 @@ record of what it shows, so the site can be rebuilt, copied to a backup host, or
 web server without broadcaster's database. Publishing is an idempotent upsert keyed by the
 announcement's uid and revision: publishing the same revision twice changes nothing, and an older
 revision never replaces a newer one.
+
+Broadcaster's own files for a site live beside the served folder, never in it (a web server or a
+copy to a backup host would publish them): see :class:`SiteFolders`. A publish writes every
+changed file to ``staging/`` first and then switches them in :data:`SWITCH_ORDER`, so the site
+never links to a page that is not there yet, and ``announcements.json`` (what :meth:`StaticSite.has`
+reads) says "shown" only once everything it describes is in place.
 """
 
 from __future__ import annotations
@@ -19,17 +25,21 @@ from typing import Any
 from markupsafe import Markup
 
 from broadcaster.config import Organisation
-from broadcaster.fileio import atomic_write, exclusive_lock
+from broadcaster.fileio import exclusive_lock, remove_leftovers, replace_files
 from broadcaster.model import RevisionKind, Severity
 from broadcaster.rendering import Renderer
 from broadcaster.rendering.markup import markdown_to_html
 from broadcaster.rendering.message import KIND_LABELS, SEVERITY_LABELS, Message
 from broadcaster.rendering.renderer import TemplateNamespace
 
-__all__ = ["StaticSite", "entry_from_message"]
+__all__ = ["SWITCH_ORDER", "SiteFolders", "StaticSite", "entry_from_message", "page_path"]
 
 STATE_FILE = "announcements.json"
+PAGES_FOLDER = "updates"
 FORMAT_VERSION = 1
+#: The order in which a publish switches files; any file not named (the update pages) goes
+#: first. The feed and the index link to pages; announcements.json describes all of them.
+SWITCH_ORDER = ("feed.atom", "index.html", STATE_FILE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -64,15 +74,27 @@ class StaticSite:
     public_url: str | None = None
     language: str = "sv"
 
+    @property
+    def folders(self) -> SiteFolders:
+        """The served folder and broadcaster's own folder beside it."""
+        return SiteFolders(self.root)
+
     def publish(self, entry: dict[str, Any]) -> str:
-        """Add or update one announcement and rewrite every file; returns the page's path."""
-        # The lock sits beside the folder, not in it: the folder is what gets served and copied.
-        with exclusive_lock(self.root.parent / f".{self.root.name}.lock"):
-            entries = self._load()
-            merged, changed = upsert(entries, entry)
+        """Add or update one announcement and switch the changed files at once.
+
+        Returns:
+            The announcement's page, relative to the site root.
+
+        Raises:
+            OSError: A file could not be written; the served files are as they were, or (if a
+                rename failed) in a state where every link works and ``has`` is still False.
+        """
+        folders = self.folders
+        with exclusive_lock(folders.lock):
+            folders.discard_leftovers()
+            merged, changed = upsert(self._load(), entry)
             if changed or not (self.root / "index.html").exists():
-                for name, text in self.build(merged).items():
-                    atomic_write(self.root / name, text)
+                self._switch(self.build(merged))
         return page_path(entry["uid"])
 
     def preview(self, entry: dict[str, Any]) -> dict[str, str]:
@@ -114,6 +136,15 @@ class StaticSite:
         files[STATE_FILE] = self._state_json(ordered)
         return files
 
+    def _switch(self, files: dict[str, str]) -> None:
+        """Write the files whose content differs from what is served, then switch them in order."""
+        changed = []
+        for name in sorted(files, key=_switch_rank):
+            path, payload = self.root / name, files[name].encode("utf-8")
+            if _content(path) != payload:
+                changed.append((path, payload))
+        replace_files(changed, temp_dir=self.folders.staging)
+
     def _load(self) -> list[dict[str, Any]]:
         path = self.root / STATE_FILE
         if not path.exists():
@@ -142,6 +173,49 @@ class StaticSite:
         return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.organisation.website}#broadcaster")
 
 
+@dataclass(frozen=True)
+class SiteFolders:
+    """Where one static site lives: the served folder, and broadcaster's own folder beside it.
+
+    For the served folder ``site/borgholm`` broadcaster keeps ``site/.borgholm.broadcaster/``:
+    ``site.lock`` (one writer at a time), ``staging/`` (a publish's temporary files, on the same
+    file system so that renaming them into place is atomic) and ``published/`` (the records of
+    the publish step, see :mod:`broadcaster.channels.publish_step`).
+    """
+
+    served: Path
+
+    @property
+    def state(self) -> Path:
+        """Broadcaster's own folder for this site."""
+        return self.served.parent / f".{self.served.name}.broadcaster"
+
+    @property
+    def lock(self) -> Path:
+        """Held by whoever writes the served folder."""
+        return self.state / "site.lock"
+
+    @property
+    def staging(self) -> Path:
+        """Temporary files of a publish in progress."""
+        return self.state / "staging"
+
+    @property
+    def published(self) -> Path:
+        """One record per delivery whose publish step ran."""
+        return self.state / "published"
+
+    def discard_leftovers(self) -> None:
+        """Delete what a crashed publish left behind; call it holding :attr:`lock`.
+
+        That is everything in ``staging/``, and the temporary files in the served folder that
+        older versions wrote there (as the fallback for a served folder on another mount does).
+        """
+        remove_leftovers(self.staging, "*")
+        remove_leftovers(self.served)
+        remove_leftovers(self.served / PAGES_FOLDER)
+
+
 def upsert(
     entries: list[dict[str, Any]], entry: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], bool]:
@@ -159,7 +233,19 @@ def upsert(
 
 def page_path(uid: str) -> str:
     """Where an announcement's own page lives, relative to the site root."""
-    return f"updates/{uid}.html"
+    return f"{PAGES_FOLDER}/{uid}.html"
+
+
+def _switch_rank(name: str) -> tuple[int, str]:
+    rank = SWITCH_ORDER.index(name) + 1 if name in SWITCH_ORDER else 0
+    return rank, name
+
+
+def _content(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def _entry_view(entry: dict[str, Any]) -> TemplateNamespace:

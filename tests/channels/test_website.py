@@ -221,8 +221,12 @@ def test_publish_command_runs_and_its_failure_is_retried(app: App, workspace_dir
         update={"publish_command": ["sh", "-c", "echo no route to backup >&2; exit 3"]}
     )
     failing = WebsiteChannel(bad, app.channel_context())
+    # Another delivery: this one is published, and a delivery's publish runs once (see
+    # test_publish_step.py for retries, timeouts and crashes).
+    app.clock.advance(60)  # type: ignore[attr-defined]
+    other = make_message(app, "web-borgholm", title="Nästa")
     with pytest.raises(TransientError, match="exited with 3: no route to backup"):
-        asyncio.run(failing.send(message, failing.prepare(message)))
+        asyncio.run(failing.send(other, failing.prepare(other)))
 
 
 def test_exercise_mode_marks_every_output(app: App, workspace_dir: Path) -> None:
