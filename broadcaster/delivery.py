@@ -87,7 +87,7 @@ class DeliveryRunner:
         self.max_wait = timedelta(seconds=min(30.0, queue.lease_seconds / 4))
         self._adapters: dict[str, Channel] = {}
         self._limits: dict[str, TargetLimits] = {}
-        self._rendered: dict[tuple[int, str, datetime], Rendered] = {}
+        self._rendered: dict[tuple[int, str, datetime], asyncio.Future[Rendered]] = {}
         self._paused_until: dict[str, float] = {}
         loader = WorkLoader(app.store, lambda: app.config)
         self._loads: Batcher[int, Work | None] = Batcher(loader.load)
@@ -233,15 +233,20 @@ class DeliveryRunner:
 
     async def _prepared(self, adapter: Channel, message: Message, delivery: Delivery) -> Rendered:
         # Rendering reads templates (and for the website the site): off the event loop, once
-        # per revision and target, however many recipients share it.
+        # per revision and target, however many recipients share it — also when they all ask
+        # at the same moment (they share the one rendering in progress).
         key = (delivery.revision_id, delivery.target, delivery.created_at)
-        rendered = self._rendered.get(key)
-        if rendered is None:
-            rendered = await asyncio.to_thread(adapter.prepare, message)
+        rendering = self._rendered.get(key)
+        if rendering is None:
             if len(self._rendered) > 256:
                 self._rendered.clear()
-            self._rendered[key] = rendered
-        return rendered
+            rendering = asyncio.ensure_future(asyncio.to_thread(adapter.prepare, message))
+            self._rendered[key] = rendering
+        try:
+            return await asyncio.shield(rendering)
+        except Exception:
+            self._rendered.pop(key, None)  # a failed rendering is tried again next time
+            raise
 
     def _adapter(self, message: Message) -> Channel:
         target = message.target

@@ -18,7 +18,7 @@ from broadcaster.app import App
 from broadcaster.errors import InputError, NotFoundError, RenderError, StateError
 from broadcaster.model import Announcement, AnnouncementState, DeliveryState, check_transition
 from broadcaster.preview import preview_announcement
-from broadcaster.queue.jobs import JobKind, NewJob, enqueue_many
+from broadcaster.queue.jobs import JobKind, enqueue_revision
 from broadcaster.store.announcements import (
     get_announcement,
     lock_state,
@@ -56,23 +56,16 @@ def dispatch_revision(
             raise StateError(f"announcement {announcement_id} changed meanwhile; look again")
         revision = current.revision
         rows = _fan_out(app, conn, revision.content.targets)
-        ids = create_deliveries(
+        create_deliveries(
             conn, announcement_id=announcement_id, revision_id=revision.id, rows=rows, now=now
         )
-        priority = revision.content.severity.priority
-        enqueue_many(
+        enqueue_revision(
             conn,
-            (
-                NewJob(
-                    kind=JobKind.DELIVER,
-                    delivery_id=delivery_id,
-                    target=row.target,
-                    run_at=run_at,
-                    priority=priority,
-                )
-                for delivery_id, row in zip(ids, rows, strict=True)
-            ),
-            now,
+            revision_id=revision.id,
+            kind=JobKind.DELIVER,
+            run_at=run_at,
+            priority=revision.content.severity.priority,
+            now=now,
         )
         set_state(conn, announcement_id, current.state, AnnouncementState.DISPATCHING, now)
         record_event(

@@ -254,11 +254,7 @@ def test_a_late_receipt_after_a_lost_lease_is_recorded(
             lease=timedelta(seconds=30),
             now=clock(),
         )
-        conn.execute(
-            update(jobs)
-            .where(jobs.c.id == jobs_[0].id)
-            .values(lease_owner="new-owner")
-        )
+        conn.execute(update(jobs).where(jobs.c.id == jobs_[0].id).values(lease_owner="new-owner"))
     # The slow worker marks both deliveries sending (it held both leases at that moment) ...
     runner = DeliveryRunner(db_app, owner="slow-worker")
 
@@ -277,9 +273,7 @@ def test_a_late_receipt_after_a_lost_lease_is_recorded(
     settlements = asyncio.run(run_both())
     # ... and while it waited for the platform, the first job was taken over.
     with db_app.store.write() as conn:
-        conn.execute(
-            update(jobs).where(jobs.c.id == jobs_[0].id).values(lease_owner="new-owner")
-        )
+        conn.execute(update(jobs).where(jobs.c.id == jobs_[0].id).values(lease_owner="new-owner"))
         runner.record(conn, settlements, clock())  # type: ignore[arg-type]
         written = settle_jobs(conn, "slow-worker", settlements, clock())  # type: ignore[arg-type]
     assert written == 1  # the job row of the taken-over job is its new owner's to settle ...
@@ -331,4 +325,87 @@ def test_dispatch_is_all_or_nothing(db_app: App) -> None:
         assert conn.execute(select(jobs)).all() == []
         assert [e.action for e in list_events(conn, draft.id)][-1] == "approved"
     assert announcement_status(db_app, draft.id)["state"] == "approved"
-    assert dispatch_revision(db_app, "kommunikator", draft.id).state == AnnouncementState.DISPATCHING
+    assert (
+        dispatch_revision(db_app, "kommunikator", draft.id).state == AnnouncementState.DISPATCHING
+    )
+
+
+def test_a_delivery_whose_handling_always_fails_is_dead_after_k_with_the_last_line(
+    db_app: App, clock: FakeClock
+) -> None:
+    """Found on main: a handler that raised kept its lease and was retried forever."""
+    script = Script()
+    registry = scripted_registry(script)
+    adapter = registry.adapter_class("website")
+
+    def broken_render(self: object, message: object) -> object:
+        raise RuntimeError("the template engine fell over")
+
+    announcement_id = dispatched(db_app)
+    adapter.render = broken_render  # type: ignore[method-assign]  # a bug in broadcaster itself
+    db_app.registry = registry
+    for _ in range(8):
+        drain(db_app)
+        clock.advance(61)  # past the longest backoff between failures
+    status = announcement_status(db_app, announcement_id)
+    assert status["state"] == "partially_failed"
+    for delivery in status["deliveries"]:
+        assert delivery["state"] == "dead"
+        assert "failed 5 times in broadcaster itself" in str(delivery["last_error"])
+        assert "RuntimeError: the template engine fell over" in str(delivery["last_error"])
+    with db_app.store.read() as conn:
+        rows = conn.execute(select(jobs.c.state, jobs.c.failures, jobs.c.lease_owner)).all()
+    assert {tuple(row) for row in rows} == {("dead", 5, None)}
+    assert script.sent == []
+
+
+def test_a_job_taken_over_again_and_again_becomes_a_dead_letter(
+    db_app: App, script: Script, clock: FakeClock
+) -> None:
+    """Workers keep dying on it (it may be what kills them): after K takeovers a person decides."""
+    announcement_id = dispatched(db_app)
+    for number in range(5):  # claimed, then its worker dies and the lease expires; five times
+        with db_app.store.write() as conn:
+            claim(
+                conn,
+                owner=f"dies-{number}",
+                wants={},
+                others=10,
+                limit=10,
+                lease=timedelta(minutes=5),
+                now=clock(),
+            )
+            conn.execute(update(deliveries).values(state=DeliveryState.SENDING, attempts=1))
+        clock.advance(5 * 60 + 1)
+    drain(db_app)
+    status = announcement_status(db_app, announcement_id)
+    assert {d["state"] for d in status["deliveries"]} == {"dead"}
+    assert "taken over 5 times" in str(status["deliveries"][0]["last_error"])
+    assert script.sent == [] and script.verified == []
+
+
+def test_a_deferred_job_is_not_an_attempt_and_pauses_only_its_target(
+    db_app: App, script: Script, clock: FakeClock
+) -> None:
+    """A rate slot far away sends the job back once, without counting it, and claims for that
+    target stop until the slot; the other target is not held back."""
+    replace_config(
+        db_app,
+        targets=[
+            t.model_copy(update={"rate_per_second": 0.01}) if t.id == BORGHOLM else t
+            for t in db_app.config.targets
+        ],
+    )
+    first = dispatched(db_app)
+    second = dispatched(db_app)  # Borgholm's second delivery waits 100 s for its slot
+    drain(db_app)
+    assert by_target(db_app, first)[BORGHOLM]["state"] == "sent"
+    assert by_target(db_app, second)[MORBYLANGA]["state"] == "sent"
+    waiting = by_target(db_app, second)[BORGHOLM]
+    assert (waiting["state"], waiting["attempts"]) == ("pending", 0)
+    clock.advance(100)
+    drain(db_app)
+    assert by_target(db_app, second)[BORGHOLM]["state"] == "sent"
+    with db_app.store.read() as conn:
+        attempts = conn.execute(select(jobs.c.attempts).order_by(jobs.c.id)).scalars().all()
+    assert attempts == [1, 1, 1, 1]

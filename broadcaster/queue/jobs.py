@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, literal, select, update
 
-from broadcaster.store.schema import jobs
+from broadcaster.store.schema import UtcDateTime, deliveries, jobs
 from broadcaster.store.sql import chunked
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Settlement",
     "claim",
     "enqueue_many",
+    "enqueue_revision",
     "release",
     "renew",
     "requeue",
@@ -127,32 +128,64 @@ def enqueue_many(conn: Connection, new_jobs: Iterable[NewJob], now: datetime) ->
     return len(rows)
 
 
+def enqueue_revision(
+    conn: Connection,
+    *,
+    revision_id: int,
+    kind: str,
+    run_at: datetime,
+    priority: int,
+    now: datetime,
+) -> int:
+    """One job for every delivery of a revision that has none, in one INSERT ... SELECT.
+
+    This is how a dispatch of 26,000 SMS recipients becomes 26,000 jobs without 26,000 rows
+    travelling from Python to the database. Returns how many jobs were added.
+    """
+    has_job = select(jobs.c.id).where(jobs.c.delivery_id == deliveries.c.id).exists()
+    source = select(
+        literal(kind),
+        deliveries.c.id,
+        deliveries.c.target,
+        literal(priority),
+        literal(str(JobState.QUEUED)),
+        literal(run_at, UtcDateTime()),
+        literal(0),
+        literal(now, UtcDateTime()),
+        literal(now, UtcDateTime()),
+    ).where(deliveries.c.revision_id == revision_id, ~has_job)
+    columns = ["kind", "delivery_id", "target", "priority", "state", "run_at", "attempts"]
+    statement = jobs.insert().from_select([*columns, "created_at", "updated_at"], source)
+    return int(conn.execute(statement).rowcount)
+
+
 def claim(
     conn: Connection,
     *,
     owner: str,
-    wants: Mapping[str, int],
-    others: int,
+    wants: Mapping[str | None, int],
     limit: int,
     lease: timedelta,
     now: datetime,
+    others: int = 0,
+    expired: bool = True,
     exclude_ids: Collection[int] = (),
 ) -> list[Job]:
-    """Lease the most urgent due jobs, at most ``wants[target]`` per target.
+    """Lease the most urgent due jobs, at most ``wants[target]`` per target (None: no target).
 
-    Jobs of targets not in ``wants`` (removed from the configuration, or without a target) are
-    taken up to ``others`` in all. A job is due when it is queued and its time has come, or when
-    it is running under a lease that expired (its worker went silent). ``exclude_ids`` are jobs
-    this worker still holds: it never claims its own running job again, whatever the clock says.
-    At most ``limit`` jobs in all: the most urgent of the candidates (priority, then age).
-    Returns the claimed jobs in that order.
+    A job is due when it is queued and its time has come, or (when ``expired``) when it is
+    running under a lease that expired: its worker went silent. Jobs of targets not in ``wants``
+    (removed from the configuration) are taken up to ``others`` in all; looking for them scans
+    the queue, so the worker asks only now and then. ``exclude_ids`` are jobs this worker still
+    holds: it never claims its own running job again, whatever the clock says. At most ``limit``
+    jobs in all, the most urgent of the candidates (priority, then age), returned in that order.
     """
     room = dict(wants)
-    expired = _expired(conn, now, sum(room.values()) + others, exclude_ids)
     chosen: list[tuple[int, int, datetime, bool]] = []
     other_room = others
-    for job_id, target, priority, run_at in expired:
-        if target in room and room[target] > 0:
+    lapsed = _expired(conn, now, sum(room.values()) + others, exclude_ids) if expired else []
+    for job_id, target, priority, run_at in lapsed:
+        if room.get(target, 0) > 0:
             room[target] -= 1
         elif target not in room and other_room > 0:
             other_room -= 1
@@ -160,13 +193,60 @@ def claim(
             continue
         chosen.append((priority, job_id, run_at, True))
     for target, count in room.items():
-        chosen += [(p, i, r, False) for i, p, r in _due(conn, now, count, target=target)]
+        if count > 0:
+            chosen += [(p, i, r, False) for i, p, r in _due(conn, now, count, target)]
     if other_room > 0:
-        chosen += [(p, i, r, False) for i, p, r in _due(conn, now, other_room, known=list(wants))]
+        query = _due_elsewhere(conn, now, other_room, [t for t in wants if t is not None])
+        chosen += [(p, i, r, False) for i, p, r in query]
     chosen = sorted(chosen, key=lambda c: (c[0], c[2], c[1]))[:limit]
     if not chosen:
         return []
     return _lease(conn, owner, chosen, now + lease, now)
+
+
+# The claim's statements are built once: building them per call (coercing every id of an IN
+# list) cost more than running them.
+_NOW = bindparam("now", type_=UtcDateTime())
+_EXPIRED = (
+    select(jobs.c.id, jobs.c.target, jobs.c.priority, jobs.c.run_at)
+    .where(jobs.c.state == JobState.RUNNING, jobs.c.lease_until < _NOW)
+    .order_by(jobs.c.lease_until)
+    .limit(bindparam("limit"))
+)
+_EXPIRED_EXCEPT = _EXPIRED.where(jobs.c.id.not_in(bindparam("mine", expanding=True)))
+_DUE_ORDER = (jobs.c.priority, jobs.c.run_at, jobs.c.id)
+_DUE = (
+    select(jobs.c.id, jobs.c.priority, jobs.c.run_at)
+    .where(jobs.c.state == JobState.QUEUED, jobs.c.run_at <= _NOW)
+    .order_by(*_DUE_ORDER)
+    .limit(bindparam("limit"))
+)
+_DUE_FOR = _DUE.where(jobs.c.target == bindparam("target"))
+_DUE_UNTARGETED = _DUE.where(jobs.c.target.is_(None))
+_LEASE = (
+    update(jobs)
+    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        state=JobState.RUNNING,
+        lease_owner=bindparam("owner"),
+        lease_until=bindparam("until", type_=UtcDateTime()),
+        attempts=jobs.c.attempts + 1,
+        # SET expressions see the row as it was: a running job here had an expired lease.
+        reclaims=jobs.c.reclaims + case((jobs.c.state == JobState.RUNNING, 1), else_=0),
+        updated_at=_NOW,
+    )
+    .returning(
+        jobs.c.id,
+        jobs.c.kind,
+        jobs.c.delivery_id,
+        jobs.c.target,
+        jobs.c.priority,
+        jobs.c.attempts,
+        jobs.c.reclaims,
+        jobs.c.failures,
+        jobs.c.run_at,
+    )
+)
 
 
 def _expired(
@@ -174,37 +254,24 @@ def _expired(
 ) -> list[Any]:
     if limit <= 0:
         return []
-    query = (
-        select(jobs.c.id, jobs.c.target, jobs.c.priority, jobs.c.run_at)
-        .where(jobs.c.state == JobState.RUNNING, jobs.c.lease_until < now)
-        .order_by(jobs.c.lease_until)
-        .limit(limit)
-    )
-    if exclude_ids:
-        query = query.where(jobs.c.id.not_in(list(exclude_ids)))
-    return list(conn.execute(_skip_locked(conn, query)).all())
+    query = _EXPIRED_EXCEPT if exclude_ids else _EXPIRED
+    params = {"now": now, "limit": limit, "mine": list(exclude_ids)}
+    return list(conn.execute(_skip_locked(conn, query), params).all())
 
 
-def _due(
-    conn: Connection,
-    now: datetime,
-    limit: int,
-    *,
-    target: str | None = None,
-    known: list[str] | None = None,
-) -> list[Any]:
-    """Queued, due jobs of one target (or of every target not in ``known``), most urgent first."""
-    if limit <= 0:
-        return []
-    query = select(jobs.c.id, jobs.c.priority, jobs.c.run_at).where(
-        jobs.c.state == JobState.QUEUED, jobs.c.run_at <= now
-    )
-    if known is None:
-        query = query.where(jobs.c.target == target)
-    elif known:
-        query = query.where(jobs.c.target.is_(None) | jobs.c.target.not_in(known))
-    query = query.order_by(jobs.c.priority, jobs.c.run_at, jobs.c.id).limit(limit)
-    return list(conn.execute(_skip_locked(conn, query)).all())
+def _due(conn: Connection, now: datetime, limit: int, target: str | None) -> list[Any]:
+    """Queued, due jobs of one target, most urgent first: one index range scan."""
+    query = _DUE_UNTARGETED if target is None else _DUE_FOR
+    params = {"now": now, "limit": limit, "target": target}
+    return list(conn.execute(_skip_locked(conn, query), params).all())
+
+
+def _due_elsewhere(conn: Connection, now: datetime, limit: int, known: list[str]) -> list[Any]:
+    """Queued, due jobs of targets not in ``known`` (this scans the due jobs)."""
+    query = _DUE.where(jobs.c.target.is_not(None))
+    if known:
+        query = query.where(jobs.c.target.not_in(known))
+    return list(conn.execute(_skip_locked(conn, query), {"now": now, "limit": limit}).all())
 
 
 def _skip_locked(conn: Connection, query: Any) -> Any:
@@ -222,31 +289,7 @@ def _lease(
     now: datetime,
 ) -> list[Job]:
     reclaimed = {job_id for _, job_id, _, was_expired in chosen if was_expired}
-    ids = [job_id for _, job_id, _, _ in chosen]
-    rows = conn.execute(
-        update(jobs)
-        .where(jobs.c.id.in_(ids))
-        .values(
-            state=JobState.RUNNING,
-            lease_owner=owner,
-            lease_until=lease_until,
-            attempts=jobs.c.attempts + 1,
-            # SET expressions see the row as it was: a running job here had an expired lease.
-            reclaims=jobs.c.reclaims + case((jobs.c.state == JobState.RUNNING, 1), else_=0),
-            updated_at=now,
-        )
-        .returning(
-            jobs.c.id,
-            jobs.c.kind,
-            jobs.c.delivery_id,
-            jobs.c.target,
-            jobs.c.priority,
-            jobs.c.attempts,
-            jobs.c.reclaims,
-            jobs.c.failures,
-            jobs.c.run_at,
-        )
-    ).all()
+    params = {"ids": [c[1] for c in chosen], "owner": owner, "until": lease_until, "now": now}
     claimed = [
         Job(
             id=row.id,
@@ -260,7 +303,7 @@ def _lease(
             run_at=row.run_at,
             reclaimed=row.id in reclaimed,
         )
-        for row in rows
+        for row in conn.execute(_LEASE, params)
     ]
     return sorted(claimed, key=lambda job: (job.priority, job.run_at, job.id))
 
@@ -289,6 +332,26 @@ def renew(
     return renewed
 
 
+_SETTLE = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("b_id"),
+        jobs.c.lease_owner == bindparam("b_owner"),
+        jobs.c.state == JobState.RUNNING,
+    )
+    .values(
+        state=bindparam("b_state"),
+        lease_owner=None,
+        lease_until=None,
+        run_at=func.coalesce(bindparam("b_run_at", type_=UtcDateTime()), jobs.c.run_at),
+        last_error=bindparam("b_error"),
+        attempts=jobs.c.attempts - bindparam("b_undo"),
+        failures=jobs.c.failures + bindparam("b_failed"),
+        updated_at=bindparam("b_now", type_=UtcDateTime()),
+    )
+)
+
+
 def settle_jobs(
     conn: Connection, owner: str, settlements: Sequence[Settlement], now: datetime
 ) -> int:
@@ -299,27 +362,11 @@ def settle_jobs(
     """
     if not settlements:
         return 0
-    statement = (
-        update(jobs)
-        .where(
-            jobs.c.id == bindparam("b_id"),
-            jobs.c.lease_owner == owner,
-            jobs.c.state == JobState.RUNNING,
-        )
-        .values(
-            state=bindparam("b_state"),
-            lease_owner=None,
-            lease_until=None,
-            run_at=func.coalesce(bindparam("b_run_at", type_=jobs.c.run_at.type), jobs.c.run_at),
-            last_error=bindparam("b_error"),
-            attempts=jobs.c.attempts - bindparam("b_undo"),
-            failures=jobs.c.failures + bindparam("b_failed"),
-            updated_at=now,
-        )
-    )
     rows = [
         {
             "b_id": s.job_id,
+            "b_owner": owner,
+            "b_now": now,
             "b_state": s.state,
             "b_run_at": now + timedelta(seconds=s.delay) if s.state == JobState.QUEUED else None,
             "b_error": s.error,
@@ -328,7 +375,7 @@ def settle_jobs(
         }
         for s in settlements
     ]
-    written = conn.execute(statement, rows).rowcount
+    written = conn.execute(_SETTLE, rows).rowcount
     if written < len(rows):
         log.warning(
             "%d job(s) were taken over by another worker; their new owner decides",

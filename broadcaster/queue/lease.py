@@ -12,11 +12,10 @@ a lease that another worker could take over. A call cut off by the deadline rais
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-from collections.abc import AsyncIterator
+from typing import Any
 
-__all__ = ["Lease"]
+__all__ = ["Deadline", "Lease"]
 
 
 class Lease:
@@ -51,18 +50,32 @@ class Lease:
             if not timeout.expired():
                 timeout.reschedule(loop_time)
 
-    @contextlib.asynccontextmanager
-    async def deadline(self, seconds: float | None = None) -> AsyncIterator[None]:
-        """Run the body until it ends, ``seconds`` pass, or the lease would lapse.
+    def deadline(self, seconds: float | None = None) -> Deadline:
+        """An async context that runs its body until it ends, ``seconds`` pass, or the lease
+        would lapse; raises ``TimeoutError`` when cut off."""
+        return Deadline(self, seconds)
 
-        Raises ``TimeoutError`` when cut off.
-        """
+
+class Deadline:
+    """``async with lease.deadline(s):`` — an ``asyncio.Timeout`` that follows the lease.
+
+    A class rather than a generator-based context manager: it runs once per platform call,
+    thousands of times a second.
+    """
+
+    def __init__(self, lease: Lease, seconds: float | None) -> None:
+        self.lease = lease
+        self.seconds = seconds
+        self._timeout = asyncio.timeout_at(None)
+
+    async def __aenter__(self) -> None:
+        lease = self.lease
         now = asyncio.get_running_loop().time()
-        cap = now + seconds if seconds is not None else math.inf
-        end = now if self.lost else min(cap, self.expires_at - self.margin)
-        async with asyncio.timeout(end) as timeout:
-            self._deadlines[timeout] = cap
-            try:
-                yield
-            finally:
-                del self._deadlines[timeout]
+        cap = now + self.seconds if self.seconds is not None else math.inf
+        await self._timeout.__aenter__()
+        self._timeout.reschedule(now if lease.lost else min(cap, lease.expires_at - lease.margin))
+        lease._deadlines[self._timeout] = cap
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        del self.lease._deadlines[self._timeout]
+        await self._timeout.__aexit__(*exc_info)

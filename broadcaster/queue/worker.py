@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -130,9 +131,17 @@ class Worker:
         self._backlog: list[Job] = []
         self._running: dict[asyncio.Task[Settlement], Job] = {}
         self._finished: list[Settlement] = []
+        self._first_finished_at = 0.0
+        # Claims and writes wait until this many jobs can go in one transaction (or a tick):
+        # half the slots, so jobs that started apart come back together into one batch.
+        self._enough = min(self.options.batch_size, max(1, self.options.max_in_flight // 2))
         self._busy: Counter[str | None] = Counter()  # claimed: running or waiting to start
         self._active: Counter[str | None] = Counter()  # running
         self._renewed_at = 0.0
+        # How often to look for expired leases and for jobs of unknown targets.
+        self._sweep_every = min(5.0, lease / 10)
+        self._next_sweep = 0.0
+        self._last_claim_swept = False
         self._health = _DatabaseHealth(self.options.database_retry_cap)
 
     async def run(self, *, until_idle: bool = False, stop: asyncio.Event | None = None) -> int:
@@ -151,8 +160,11 @@ class Worker:
                 elif self._backlog or self._finished or self._health.down:
                     await _wait(stop, self._health.pause(self.options.poll_interval))
                 elif not claimed:
-                    if until_idle:
+                    if until_idle and self._last_claim_swept:
                         break
+                    if until_idle:
+                        self._next_sweep = 0.0  # look everywhere once before calling it idle
+                        continue
                     await _wait(stop, self.options.poll_interval)
         finally:
             await self._shut_down()
@@ -163,34 +175,50 @@ class Worker:
     async def _claim_more(self) -> list[Job]:
         free = self.options.max_in_flight - len(self._running) - len(self._backlog)
         limit = min(free, self.options.batch_size)
+        # Claim in batches: wait until half the slots are free (or nothing runs), so a busy
+        # worker does not pay a transaction for every job that finishes.
+        if limit < self._enough and (self._running or self._backlog):
+            return []
         if limit <= 0 or not self._health.ready():
             return []
-        wants: dict[str, int] = {}
+        wants: dict[str | None, int] = {None: limit}
         if self.capacity is not None:
             for target in self.capacity.targets():
                 room = 0 if self.capacity.paused(target) else self.capacity.room(target, self._busy)
                 wants[target] = max(0, min(limit, room))
-        started = asyncio.get_running_loop().time()
-        claimed = await self._database(self._claim, wants, limit, set(self._held))
-        for job in claimed or []:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # Expired leases (a worker went silent) and jobs of targets that are no longer
+        # configured are looked for now and then, not on every claim: both are rare, and the
+        # second scans the queue.
+        sweep = started >= self._next_sweep
+        if sweep:
+            self._next_sweep = started + self._sweep_every
+        self._last_claim_swept = sweep
+        claim_ = functools.partial(self._claim, wants, limit if sweep else 0, sweep)
+        claimed = await self._database(claim_, set(self._held)) or []
+        for job in claimed:
             lease = Lease(started + self.options.lease.total_seconds(), self._margin)
             self._held[job.id] = _Held(job, lease)
             self._busy[job.target] += 1
             self._backlog.append(job)
         self._backlog.sort(key=lambda job: (job.priority, job.run_at, job.id))
-        return claimed or []
+        return claimed
 
-    def _claim(self, wants: dict[str, int], limit: int, exclude: set[int]) -> list[Job]:
+    def _claim(
+        self, wants: dict[str | None, int], others: int, expired: bool, exclude: set[int]
+    ) -> list[Job]:
         with self.store.write() as conn:
             now = self.clock(conn)
             return claim(
                 conn,
                 owner=self.owner,
                 wants=wants,
-                others=limit,
-                limit=limit,
+                others=others,
+                limit=max(wants.values()),
                 lease=self.options.lease,
                 now=now,
+                expired=expired,
                 exclude_ids=exclude,
             )
 
@@ -247,12 +275,19 @@ class Worker:
             self._active[job.target] -= 1
             self._busy[job.target] -= 1
             if not task.cancelled():
+                if not self._finished:
+                    self._first_finished_at = asyncio.get_running_loop().time()
                 self._finished.append(task.result())
 
     # -- writing outcomes and renewing leases -------------------------------------------------
 
     async def _flush(self) -> None:
         if not self._finished or not self._health.ready():
+            return
+        # Write in batches: while jobs are running, wait for half the slots' worth of outcomes
+        # or for one tick, whichever comes first.
+        waited = asyncio.get_running_loop().time() - self._first_finished_at
+        if self._running and len(self._finished) < self._enough and waited < self.options.tick:
             return
         batch, self._finished = self._finished, []
         written = await self._database(self._write, batch)

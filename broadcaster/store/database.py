@@ -9,6 +9,7 @@ transaction and so never queues behind writers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,6 +43,12 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Threads of one process that wait for each other here
+        # take turns the moment the lock is free; left to SQLite's busy handler they sleep in
+        # steps of up to 100 ms, which made a busy worker's batches collide and stall. (Other
+        # processes still meet at the busy handler.) Reentrant, so a nested write() in one
+        # thread fails with SQLite's own error rather than hanging here.
+        self._write_turn = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -51,7 +58,11 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that commits on success and rolls back on any exception."""
-        with self.engine.begin() as conn:
+        if self._write_turn is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_turn, self.engine.begin() as conn:
             yield conn
 
     @contextmanager

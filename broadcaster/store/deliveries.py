@@ -7,6 +7,7 @@ has happened, and a stale worker can never overwrite a newer attempt.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,8 +102,8 @@ def create_deliveries(
     revision_id: int,
     rows: Sequence[NewDelivery],
     now: datetime,
-) -> list[int]:
-    """Insert pending deliveries with set-based inserts; returns their ids in the given order."""
+) -> int:
+    """Insert pending deliveries with set-based inserts; returns how many."""
     values = [
         {
             "announcement_id": announcement_id,
@@ -117,18 +118,20 @@ def create_deliveries(
         }
         for row in rows
     ]
-    if not values:
-        return []
-    statement = deliveries.insert().returning(deliveries.c.id, sort_by_parameter_order=True)
-    return [int(row.id) for row in conn.execute(statement, values)]
+    if values:
+        conn.execute(deliveries.insert(), values)
+    return len(values)
+
+
+# The worker's statements are built once: building them per call cost more than running them.
+_BY_IDS = select(deliveries).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def get_deliveries(conn: Connection, delivery_ids: Collection[int]) -> dict[int, Delivery]:
     """Deliveries by id (missing ids are left out)."""
     found: dict[int, Delivery] = {}
     for chunk in chunked(list(delivery_ids)):
-        rows = conn.execute(select(deliveries).where(deliveries.c.id.in_(chunk)))
-        found.update((row.id, _delivery(row)) for row in rows)
+        found.update((row.id, _delivery(row)) for row in conn.execute(_BY_IDS, {"ids": chunk}))
     return found
 
 
@@ -212,27 +215,33 @@ def mark_sending(
     lease are marked: a worker that was stopped (or cut off) while another took its job over finds
     its delivery missing from the answer, and must not send.
     """
-    lease_held = exists().where(
-        jobs.c.delivery_id == deliveries.c.id,
-        jobs.c.lease_owner == lease_owner,
-        jobs.c.state == "running",  # queue.JobState.RUNNING (the store does not import queue)
-        jobs.c.lease_until > now,
-    )
     marked: dict[int, int] = {}
     for chunk in chunked(list(delivery_ids)):
-        rows = conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(chunk), deliveries.c.state.in_(expected), lease_held)
-            .values(
-                state=DeliveryState.SENDING,
-                attempts=deliveries.c.attempts + 1,
-                next_attempt_at=None,
-                updated_at=now,
-            )
-            .returning(deliveries.c.id, deliveries.c.attempts)
-        )
-        marked.update((row.id, row.attempts) for row in rows)
+        params = {"ids": chunk, "expected": list(expected), "owner": lease_owner, "now": now}
+        marked.update((row.id, row.attempts) for row in conn.execute(_MARK, params))
     return marked
+
+
+_MARK = (
+    update(deliveries)
+    .where(
+        deliveries.c.id.in_(bindparam("ids", expanding=True)),
+        deliveries.c.state.in_(bindparam("expected", expanding=True)),
+        exists().where(
+            jobs.c.delivery_id == deliveries.c.id,
+            jobs.c.lease_owner == bindparam("owner"),
+            jobs.c.state == "running",  # queue.JobState.RUNNING (the store does not import queue)
+            jobs.c.lease_until > bindparam("now", type_=UtcDateTime()),
+        ),
+    )
+    .values(
+        state=DeliveryState.SENDING,
+        attempts=deliveries.c.attempts + 1,
+        next_attempt_at=None,
+        updated_at=bindparam("now", type_=UtcDateTime()),
+    )
+    .returning(deliveries.c.id, deliveries.c.attempts)
+)
 
 
 def record_updates(conn: Connection, updates: Sequence[DeliveryUpdate], now: datetime) -> None:
@@ -255,29 +264,34 @@ def record_updates(conn: Connection, updates: Sequence[DeliveryUpdate], now: dat
             }
         )
     for (expected, tied), rows in groups.items():
-        # Plain comparisons, not IN: an expanding IN list cannot be used with executemany.
-        in_expected = or_(*(deliveries.c.state == state for state in expected))
-        condition = and_(deliveries.c.id == bindparam("b_id"), in_expected)
-        if tied:
-            condition = and_(condition, deliveries.c.attempts == bindparam("b_attempt"))
-        statement = (
-            update(deliveries)
-            .where(condition)
-            .values(
-                state=bindparam("b_state"),
-                platform_id=func.coalesce(bindparam("b_platform_id"), deliveries.c.platform_id),
-                sent_at=func.coalesce(
-                    bindparam("b_sent_at", type_=UtcDateTime), deliveries.c.sent_at
-                ),
-                last_error=bindparam("b_error"),
-                next_attempt_at=bindparam("b_next_at", type_=UtcDateTime),
-                updated_at=now,
-            )
-        )
         if not tied:
             for row in rows:
                 del row["b_attempt"]
-        conn.execute(statement, rows)
+        for row in rows:
+            row["b_now"] = now
+        conn.execute(_outcome_statement(expected, tied), rows)
+
+
+@functools.cache
+def _outcome_statement(expected: tuple[DeliveryState, ...], tied: bool) -> Any:
+    """The executemany UPDATE for outcomes that expect these states (and an attempt number)."""
+    # Plain comparisons, not IN: an expanding IN list cannot be used with executemany.
+    in_expected = or_(*(deliveries.c.state == state for state in expected))
+    condition = and_(deliveries.c.id == bindparam("b_id"), in_expected)
+    if tied:
+        condition = and_(condition, deliveries.c.attempts == bindparam("b_attempt"))
+    return (
+        update(deliveries)
+        .where(condition)
+        .values(
+            state=bindparam("b_state"),
+            platform_id=func.coalesce(bindparam("b_platform_id"), deliveries.c.platform_id),
+            sent_at=func.coalesce(bindparam("b_sent_at", type_=UtcDateTime), deliveries.c.sent_at),
+            last_error=bindparam("b_error"),
+            next_attempt_at=bindparam("b_next_at", type_=UtcDateTime),
+            updated_at=bindparam("b_now", type_=UtcDateTime),
+        )
+    )
 
 
 def dead_letters(conn: Connection) -> list[Row[Any]]:

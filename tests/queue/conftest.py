@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,10 +19,12 @@ from broadcaster.app import App, open_app
 from broadcaster.approval import approve
 from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.model import AnnouncementState
-from broadcaster.queue.jobs import JobKind, NewJob, enqueue_many
+from broadcaster.queue.jobs import JobKind, enqueue_revision
+from broadcaster.reports import announcement_status
 from broadcaster.store.announcements import get_announcement
 from broadcaster.store.deliveries import NewDelivery, create_deliveries
 from broadcaster.store.schema import announcements
+from broadcaster.worker_runtime import run_worker, worker_options
 from broadcaster.workspace import load_workspace
 from tests.conftest import set_database_url
 from tests.queue.recorder import Recorder, recorder_registry
@@ -77,17 +86,121 @@ def fan_out(app: App, count: int, target: str = "web-borgholm") -> int:
             NewDelivery(target=target, channel="website", recipient=f"+4670{number:07d}")
             for number in range(count)
         ]
-        ids = create_deliveries(
+        create_deliveries(
             conn, announcement_id=announcement_id, revision_id=revision.id, rows=rows, now=now
         )
-        jobs = [
-            NewJob(kind=JobKind.DELIVER, delivery_id=delivery_id, target=target, run_at=now)
-            for delivery_id in ids
-        ]
-        enqueue_many(conn, jobs, now)
+        enqueue_revision(
+            conn, revision_id=revision.id, kind=JobKind.DELIVER, run_at=now, priority=2, now=now
+        )
         conn.execute(
             update(announcements)
             .where(announcements.c.id == announcement_id)
             .values(state=AnnouncementState.DISPATCHING)
         )
     return announcement_id
+
+
+def work_until(app: App, done: object, timeout: float = 30.0, **options: object) -> None:
+    """Run a worker (real clock) until ``done()`` is true; fail if it takes longer than timeout."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        settings = replace(worker_options(app), poll_interval=0.05, **options)
+        worker = asyncio.create_task(run_worker(app, stop=stop, options=settings))
+        deadline = time.monotonic() + timeout
+        # The check reads the database: run it in a thread, never on the worker's event loop.
+        while not await asyncio.to_thread(done):  # type: ignore[arg-type]
+            if time.monotonic() > deadline:
+                stop.set()
+                await worker
+                raise AssertionError("the queue did not get there in time")
+            await asyncio.sleep(0.05)
+        stop.set()
+        await worker
+
+    asyncio.run(main())
+
+
+def states(app: App, announcement_id: int) -> dict[str, str]:
+    """Target -> state, for announcements with one delivery per target."""
+    return {
+        d["target"]: d["state"] for d in announcement_status(app, announcement_id)["deliveries"]
+    }
+
+
+def tally(app: App, announcement_id: int) -> Counter[str]:
+    """How many deliveries are in each state (for one-per-recipient fan-outs)."""
+    return Counter(d["state"] for d in announcement_status(app, announcement_id)["deliveries"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker processes (the real worker loop in its own process, killed and stopped for real)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Workers:
+    """Starts and stops worker processes for one workspace; their logs go to files."""
+
+    def __init__(self, config: Path, recorder: Recorder) -> None:
+        self.config = config
+        self.recorder = recorder
+        self.processes: list[subprocess.Popen[str]] = []
+        self.logs: dict[int, Path] = {}
+
+    def start(self, *options: str) -> subprocess.Popen[str]:
+        log_path = self.config.parent / f"worker-{len(self.logs)}.log"
+        with open(log_path, "w", encoding="utf-8") as log_file:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.queue.worker_process",
+                    str(self.config),
+                    self.recorder.url,
+                    *options,
+                ],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                text=True,
+            )
+        assert process.stdout is not None
+        ready = process.stdout.readline().strip()
+        assert ready == "ready", log_path.read_text(encoding="utf-8")
+        self.processes.append(process)
+        self.logs[process.pid] = log_path
+        return process
+
+    def log(self, process: subprocess.Popen[str]) -> str:
+        """What the worker has logged so far."""
+        return self.logs[process.pid].read_text(encoding="utf-8")
+
+    def stop_all(self) -> list[int]:
+        codes = []
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)  # a stopped process cannot see SIGTERM
+                process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=60)
+            codes.append(process.returncode)
+        return codes
+
+
+@pytest.fixture
+def workers(queue_config: Path, recorder: Recorder) -> Iterator[Workers]:
+    running = Workers(queue_config, recorder)
+    yield running
+    for process in running.processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+        process.communicate(timeout=30)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -139,7 +139,7 @@ def delivery_key(message: Message) -> str:
     return f"{message.uid}/{message.revision}/{message.target.id}/{message.recipient}"
 
 
-def recorder_registry(url: str, timeout: float = 5.0) -> ChannelRegistry:
+def recorder_registry(url: str, timeout: float = 30.0) -> ChannelRegistry:
     """A registry whose ``website`` targets deliver to the recorder at ``url``."""
 
     class RecorderChannel(Channel):

@@ -7,11 +7,8 @@ platform is the recorder, which can say whether it already holds a delivery (the
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,68 +16,13 @@ from sqlalchemy import func, select
 
 from broadcaster.app import App
 from broadcaster.store.schema import deliveries, jobs
-from tests.queue.conftest import fan_out
+from tests.queue.conftest import Workers, fan_out, wait_for
 from tests.queue.recorder import Recorder
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 JOBS = 2000
-
-
-class Workers:
-    """Starts and stops worker processes for one workspace."""
-
-    def __init__(self, config: Path, recorder: Recorder) -> None:
-        self.config = config
-        self.recorder = recorder
-        self.processes: list[subprocess.Popen[str]] = []
-
-    def start(self) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.queue.worker_process",
-                str(self.config),
-                self.recorder.url,
-            ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready", process.stderr
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> list[int]:
-        codes = []
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=30)
-            codes.append(process.returncode)
-        return codes
-
-
-@pytest.fixture
-def workers(queue_config: Path, recorder: Recorder) -> Iterator[Workers]:
-    running = Workers(queue_config, recorder)
-    yield running
-    for process in running.processes:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=30)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def sent_count(app: App) -> int:

@@ -5,11 +5,8 @@ These run the real worker loop with the real clock, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from collections import Counter
-from dataclasses import replace
 
 from sqlalchemy import select
 
@@ -18,45 +15,11 @@ from broadcaster.deadletters import list_dead_letters, retry_dead_letters
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.reports import announcement_status
 from broadcaster.store.schema import jobs
-from broadcaster.worker_runtime import run_worker, worker_options
 from tests.conftest import replace_config
-from tests.queue.conftest import approved, fan_out
+from tests.queue.conftest import approved, fan_out, states, tally, work_until
 from tests.queue.recorder import Answer, Recorder
 
 BORGHOLM, MORBYLANGA = "web-borgholm", "web-morbylanga"
-
-
-def work_until(app: App, done: object, timeout: float = 30.0, **options: object) -> None:
-    """Run a worker (real clock) until ``done()`` is true; fail if it takes longer than timeout."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        settings = replace(worker_options(app), poll_interval=0.05, **options)
-        worker = asyncio.create_task(run_worker(app, stop=stop, options=settings))
-        deadline = time.monotonic() + timeout
-        # The check reads the database: run it in a thread, never on the worker's event loop.
-        while not await asyncio.to_thread(done):  # type: ignore[arg-type]
-            if time.monotonic() > deadline:
-                stop.set()
-                await worker
-                raise AssertionError("the queue did not get there in time")
-            await asyncio.sleep(0.05)
-        stop.set()
-        await worker
-
-    asyncio.run(main())
-
-
-def states(app: App, announcement_id: int) -> dict[str, str]:
-    """Target -> state, for announcements with one delivery per target."""
-    return {
-        d["target"]: d["state"] for d in announcement_status(app, announcement_id)["deliveries"]
-    }
-
-
-def tally(app: App, announcement_id: int) -> Counter[str]:
-    """How many deliveries are in each state (for one-per-recipient fan-outs)."""
-    return Counter(d["state"] for d in announcement_status(app, announcement_id)["deliveries"])
 
 
 def sent_and_dispatched(app: App) -> int:
