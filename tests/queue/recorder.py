@@ -168,11 +168,12 @@ def recorder_registry(url: str, timeout: float = 30.0) -> ChannelRegistry:
                 raise TransientError(self.name, f"cannot connect: {exc}") from None
             except httpx.TransportError as exc:  # sent, but the answer was lost
                 raise UnknownOutcome(self.name, f"no answer: {type(exc).__name__}") from None
+            after = response.headers.get("Retry-After")
+            wait = float(after) if after else None
             if response.status_code == 429:
-                after = response.headers.get("Retry-After")
-                raise RateLimited(self.name, "429", retry_after=float(after) if after else None)
+                raise RateLimited(self.name, "429", retry_after=wait)
             if response.status_code >= 500:
-                raise TransientError(self.name, f"HTTP {response.status_code}")
+                raise TransientError(self.name, f"HTTP {response.status_code}", retry_after=wait)
             if response.status_code >= 400:
                 raise PermanentError(self.name, f"HTTP {response.status_code}: refused")
             return Receipt(str(response.json()["id"]))

@@ -40,7 +40,8 @@ def assert_exactly_once(app: App, recorder: Recorder, announcement_id: int) -> N
 def test_a_worker_waits_out_a_database_locked_for_a_minute(
     queue_app: App, recorder: Recorder, workers: Workers, database_url: str
 ) -> None:
-    recorder.state.latency = 0.02
+    # 0.2 s a post, 32 at a time: the drain takes ~2 s, so the lock lands in the middle of it.
+    recorder.state.latency = 0.2
     announcement_id = fan_out(queue_app, COUNT, "web-borgholm")
     worker = workers.start()
     wait_for(lambda: len(recorder.state.effects) >= 50, 60, "the drain to be under way")
@@ -59,7 +60,7 @@ def test_a_worker_waits_out_a_database_locked_for_a_minute(
 
     holder = threading.Thread(target=hold_the_write_lock)
     holder.start()
-    locked.wait(10)
+    assert locked.wait(10), "the lock was never taken"
     wait_for(lambda: "database is unavailable" in workers.log(worker), 60, "the worker to notice")
     during = len(recorder.state.effects)
     holder.join()

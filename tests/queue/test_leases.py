@@ -53,7 +53,8 @@ def test_a_send_longer_than_the_lease_is_made_once_and_its_receipt_kept(
 def test_a_failure_after_the_lease_is_the_outcome_recorded(
     queue_app: App, recorder: Recorder
 ) -> None:
-    recorder.state.scripts[BORGHOLM].append(Answer(503, delay=7.0))
+    # The 503 asks for a 2 s pause, so the recorded failure is there to be seen before the retry.
+    recorder.state.scripts[BORGHOLM].append(Answer(503, retry_after=2, delay=7.0))
     announcement_id = one_delivery(queue_app)
     seen: list[object] = []
 
