@@ -337,7 +337,7 @@ class DeliveryRunner:
         for announcement_id, revision_id in sorted(pairs):
             finish_dispatch(conn, announcement_id, revision_id, now)
         states = Counter(str(o.state) for o in outcomes)
-        log.info("recorded %s", ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+        log.debug("recorded %s", ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
         for outcome in outcomes:
             if outcome.state != DeliveryState.SENT:
                 log.info(
