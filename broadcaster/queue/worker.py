@@ -223,6 +223,8 @@ class Worker:
             )
 
     def _start_ready(self) -> None:
+        if not self._health.ready():  # a job started now would only wait for the database
+            return
         waiting: list[Job] = []
         for job in self._backlog:
             held = self._held[job.id]
@@ -251,6 +253,7 @@ class Worker:
             raise
         except Exception as exc:
             if is_unavailable(exc):  # nothing was sent: run it again once the database is back
+                self._health.failed(exc)
                 return Settlement(job_id=job.id, state=JobState.QUEUED, delay=1.0, attempted=False)
             log.exception("job %s: its handler failed", job.id)
             return handler_failure(job, exc, self.options.max_handler_errors)

@@ -61,7 +61,11 @@ def test_a_worker_waits_out_a_database_locked_for_a_minute(
     holder = threading.Thread(target=hold_the_write_lock)
     holder.start()
     assert locked.wait(10), "the lock was never taken"
-    wait_for(lambda: "database is unavailable" in workers.log(worker), 60, "the worker to notice")
+    try:
+        wait_for(lambda: "database is unavailable" in workers.log(worker), 60, "the notice")
+    except AssertionError:
+        effects = len(recorder.state.effects)
+        raise AssertionError(f"{effects} posts; worker log:\n{workers.log(worker)[-3000:]}")
     during = len(recorder.state.effects)
     holder.join()
     assert worker.poll() is None  # still running

@@ -8,12 +8,16 @@ one delivery and one job at a time; settling locked the announcement once per de
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
+import pytest
 from sqlalchemy import Connection, event, select
+from sqlalchemy.exc import OperationalError
 
 from broadcaster.app import App
 from broadcaster.channels.base import Channel, Receipt, RecipientDirectory, Rendered
@@ -176,3 +180,56 @@ def test_a_job_whose_handler_always_raises_is_dead_after_k(queue_app: App) -> No
         "failed 3 times in broadcaster itself; last: ZeroDivisionError: integer division or "
         "modulo by zero"
     )
+
+
+class LockedOnce:
+    """A handler whose first run meets a locked database (as ``mark_sending`` would)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, job: Job, lease: Lease) -> Settlement:
+        self.calls += 1
+        if self.calls == 1:
+            raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("locked"))
+        return Settlement(job_id=job.id, state=JobState.DONE)
+
+    def record(self, conn: Connection, settlements: Sequence[Settlement], now: datetime) -> None:
+        return None
+
+
+def test_a_handler_that_meets_a_locked_database_pauses_the_worker_and_runs_again(
+    queue_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in the lock trial: jobs waiting on the database were not an outage, so the worker
+    said nothing while its threads queued behind the lock for minutes."""
+    now = queue_app.clock()
+    with queue_app.store.write() as conn:
+        enqueue_many(conn, [NewJob(kind="locked", run_at=now)], now)
+    handler = LockedOnce()
+    worker = Worker(
+        queue_app.store,
+        {"locked": handler},
+        clock=queue_app.queue_clock,
+        options=WorkerOptions(poll_interval=0.05),
+    )
+
+    async def run_until_done() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop=stop))
+        for _ in range(200):  # the job comes back after a second
+            await asyncio.sleep(0.05)
+            with queue_app.store.read() as conn:
+                if conn.execute(select(jobs.c.state)).scalar_one() == JobState.DONE:
+                    break
+        stop.set()
+        await task
+
+    with caplog.at_level(logging.WARNING, logger="broadcaster.worker"):
+        asyncio.run(run_until_done())
+    with queue_app.store.read() as conn:
+        job = conn.execute(select(jobs)).one()
+    assert (job.state, job.failures, job.attempts, handler.calls) == ("done", 0, 1, 2)
+    notices = [r.getMessage() for r in caplog.records]
+    assert sum("the database is unavailable (locked)" in n for n in notices) == 1
+    assert any("the database is back" in n for n in notices)
