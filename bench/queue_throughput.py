@@ -1,154 +1,253 @@
-"""Job queue throughput: broadcaster's queue on SQLite and PostgreSQL against huey's SqliteHuey.
+"""Queue throughput on the real delivery path, against huey doing the equivalent work.
 
-What is measured, per engine, for 20,000 no-op jobs:
+What users run is what is measured:
 
-* **enqueue** - the time to add all of them (broadcaster: ``enqueue_many`` in transactions of
-  ``ENQUEUE_CHUNK`` jobs, as dispatch adds one announcement's fan-out; huey: one call to the task
-  per job, which is huey's only way to enqueue - it has no batch API);
-* **drain** - the time for one real consumer to take every job, run its no-op handler and record
-  the outcome (broadcaster: ``Worker.run(until_idle=True)``, which claims and settles in batches;
-  huey: ``huey.create_consumer(...)`` started with its own worker thread(s), timed until the last
-  task has signalled completion);
-* **end-to-end jobs/s** = 20,000 / (enqueue + drain).
+* **dispatch** — ``dispatch_revision``, the code behind ``broadcaster send``: one approved
+  announcement to one target whose channel fans out to N recipients (as an SMS list does), so
+  N deliveries and N jobs in the one dispatch transaction;
+* **drain** — ``run_worker(until_idle=True)``, the code behind ``broadcaster worker
+  --until-idle``, in a process of its own at the **default** ``[queue]`` options (batch 100,
+  64 in flight, 300 s lease): each job's delivery is read, marked ``sending``, "sent" through a
+  recording channel that answers at once, and settled (delivery row, job row, announcement);
+* **end-to-end deliveries/s** = N / (dispatch + drain).
 
-Each engine starts from an empty database: a SQLite file in a fresh temporary folder, and on
-PostgreSQL a schema created for the run and dropped after it (server from
-``BROADCASTER_BENCH_POSTGRES_URL``; when it cannot be reached the run says so and reports
-``nan``). ``ratio_vs_huey`` compares like with like: broadcaster on SQLite against huey on SQLite,
-both in WAL mode with ``synchronous=NORMAL``. Every job is checked to be settled before a figure
-is reported; the figures themselves are printed against the targets, never asserted.
+The peer is huey's ``SqliteHuey`` doing the equivalent work in the same kind of SQLite file: the
+N rows are created, N tasks are enqueued (huey has no batch enqueue), and each task reads its row
+and updates it, run by huey's own consumer (one thread: the fastest setting here). Each engine
+runs three times, interleaved (broadcaster on SQLite, on PostgreSQL with one worker and with
+two, huey), and the median is reported. Then, on SQLite: a 26,000-recipient fan-out to one
+target with ``concurrency = 64`` (dispatch time, drain time, job settlements written per
+delivery), and a worker draining 250,000 jobs (its peak RSS).
 
-Run: ``.venv/bin/python bench/queue_throughput.py`` (well under a minute). The last line is
-``RESULT sqlite_jobs_per_s=... postgres_jobs_per_s=... huey_jobs_per_s=... ratio_vs_huey=...``.
+Every run checks that each recipient was sent exactly once and the announcement settled
+``sent``; figures are printed against the targets, never asserted.
+
+Run: ``.venv/bin/python bench/queue_throughput.py`` (a few minutes). PostgreSQL comes from
+``BROADCASTER_BENCH_POSTGRES_URL`` (default: the local test server); without one the run says so
+and reports ``nan``. The last line is ``RESULT key=value ...`` with the same keys every run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
+import resource
 import signal
+import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
-from broadcaster.errors import ConfigError
-from broadcaster.queue.jobs import Job, JobState, NewJob, Settlement, enqueue_many
-from broadcaster.queue.worker import Worker, WorkerOptions
-from broadcaster.store.database import Store, open_store
-from broadcaster.store.schema import jobs
+N = 20_000
+N_CRISIS = 26_000
+N_MEMORY = 250_000
+RUNS = 3
+TARGET = "web-borgholm"
 
-JOBS = 20_000
-NOOP = "noop"
-
-# Jobs per enqueue transaction: the size of a large announcement's fan-out (one SMS per member of
-# a big recipient list). One transaction for all 20,000 is no faster.
-ENQUEUE_CHUNK = 1_000
-
-# The worker's options, the same on both databases. Swept on the 2-core bench machine (three runs
-# each, both databases): batch_size/max_in_flight 100/100, 250/250, 500/500, 1000/1000, 250/1000.
-# With set-based settlements (one UPDATE per distinct outcome per batch) 100 -> 250 -> 500 gains
-# 35% and 1000 gains nothing more, while a crashed worker would strand twice as many leased jobs;
-# 500/500 lets one claim fill every free slot.
-BATCH_SIZE = 500
-MAX_IN_FLIGHT = 500
-
-# huey's consumer threads: one is fastest (see ``_huey_consumer``).
-HUEY_WORKERS = 1
-# huey is given broadcaster's durability setting (see ``_huey``).
-HUEY_SYNCHRONOUS = "NORMAL"
-# Give up on huey's drain after this long rather than hang (a few seconds is normal).
-HUEY_DRAIN_TIMEOUT_S = 120.0
-
-TARGET_SQLITE = 5_000.0
+TARGET_RATIO = 3.0
+TARGET_SQLITE = 4_000.0
 TARGET_POSTGRES = 2_000.0
-TARGET_RATIO = 1.5
+TARGET_TWO_WORKERS = 1.6
+TARGET_DISPATCH_26K_S = 2.0
+TARGET_SETTLEMENTS = 1.05
+TARGET_RSS_MB = 150.0
 
 POSTGRES_URL_VAR = "BROADCASTER_BENCH_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+RECIPIENTS_VAR = "BENCH_RECIPIENTS"
+HUEY_DRAIN_TIMEOUT_S = 600.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The recording channel and the worker process
+
+
+def recording_registry() -> Any:
+    """A registry whose website targets fan out to ``$BENCH_RECIPIENTS`` people and record each
+    send, answering at once (no platform latency: the queue's own cost is what is measured)."""
+    from broadcaster.channels.base import Channel, Receipt, Rendered
+    from broadcaster.channels.registry import ChannelRegistry
+
+    class RecordingChannel(Channel):
+        name: ClassVar[str] = "website"
+        sent: ClassVar[set[str]] = set()
+        repeats: ClassVar[int] = 0
+
+        @classmethod
+        def recipients(cls, target: Any, directory: Any) -> Sequence[str]:
+            return [f"+4670{n:07d}" for n in range(int(os.environ[RECIPIENTS_VAR]))]
+
+        def render(self, message: Any) -> Any:
+            return Rendered(text=f"{message.content.title}: {message.content.body}")
+
+        async def send(self, message: Any, rendered: Any) -> Any:
+            key = message.idempotency_key
+            if key in RecordingChannel.sent:
+                RecordingChannel.repeats += 1
+            RecordingChannel.sent.add(key)
+            return Receipt(key)
+
+    registry = ChannelRegistry()
+    registry.register_class("website", RecordingChannel)
+    return registry
+
+
+def worker_main(config: str) -> None:
+    """``--worker CONFIG``: the real worker loop, started when the parent says go."""
+    from broadcaster.app import open_app
+    from broadcaster.worker_runtime import run_worker
+    from broadcaster.workspace import load_workspace
+
+    app = open_app(load_workspace(Path(config), {}))
+    app.registry = recording_registry()
+    settlements = 0
+
+    def count(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        nonlocal settlements
+        if many and statement.startswith("UPDATE jobs SET state="):
+            settlements += len(params)
+
+    event.listen(app.store.engine, "before_cursor_execute", count)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    settled = asyncio.run(run_worker(app, until_idle=True))
+    channel = app.registry.adapter_class("website")
+    report = {
+        "settled": settled,
+        "sent": len(channel.sent),  # type: ignore[attr-defined]
+        "repeats": channel.repeats,  # type: ignore[attr-defined]
+        "settlements": settlements,
+        "max_rss_kb": peak_rss_kb(),
+    }
+    app.close()
+    print(json.dumps(report), flush=True)
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident memory. Linux's VmHWM, not ``ru_maxrss``: that one carries
+    over the parent's peak across fork and exec, so a worker started by a bench process that
+    had just dispatched 250,000 rows would report the bench's memory, not its own."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def run_workers(config: Path, count: int) -> tuple[float, list[dict[str, Any]]]:
+    """Start ``count`` worker processes, let them go together, wait until all are idle."""
+    env = {**os.environ, RECIPIENTS_VAR: "0"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(count)
+    ]
+    for process in processes:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+    started = time.perf_counter()
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    reports = [json.loads(process.communicate(timeout=1800)[0]) for process in processes]
+    elapsed = time.perf_counter() - started
+    if any(process.returncode for process in processes):
+        raise RuntimeError("a worker process failed")
+    return elapsed, reports
+
+
+# ---------------------------------------------------------------------------------------------
+# broadcaster: one dispatch, then workers
 
 
 @dataclass(frozen=True)
-class Figures:
-    """One engine's timings for ``JOBS`` jobs (``nan`` when the engine could not be run)."""
+class Run:
+    """One broadcaster run: N deliveries dispatched and drained."""
 
-    engine: str
-    enqueue_s: float
+    count: int
+    dispatch_s: float
     drain_s: float
+    settlements: int
+    max_rss_mb: float
 
     @property
-    def jobs_per_s(self) -> float:
-        """End-to-end rate: every job enqueued, run and settled."""
-        return JOBS / (self.enqueue_s + self.drain_s)
+    def per_s(self) -> float:
+        return self.count / (self.dispatch_s + self.drain_s)
 
 
-# ---------------------------------------------------------------------------------------------
-# broadcaster's queue
+def workspace(folder: Path, url: str) -> Path:
+    """An example workspace on ``url`` whose Borgholm site target takes 64 sends at once."""
+    from broadcaster.scaffold import init_workspace
+
+    root = folder / f"ws-{uuid.uuid4().hex[:8]}"
+    init_workspace(root)
+    config = root / "broadcaster.toml"
+    toml = config.read_text(encoding="utf-8")
+    toml = toml.replace('database_url = "sqlite:///broadcaster.db"', f'database_url = "{url}"')
+    toml = toml.replace(
+        'output_dir = "site/borgholm"', 'output_dir = "site/borgholm"\nconcurrency = 64'
+    )
+    config.write_text(toml, encoding="utf-8")
+    return config
 
 
-async def _noop(job: Job) -> Settlement:
-    return Settlement(job_id=job.id, state=JobState.DONE)
+def bench_broadcaster(folder: Path, url: str, count: int, workers: int = 1) -> Run:
+    """Dispatch one announcement to ``count`` recipients, drain it with ``workers`` processes."""
+    from broadcaster.app import open_app
+    from broadcaster.approval import approve
+    from broadcaster.authoring import DraftInput, create_draft, submit
+    from broadcaster.dispatch import dispatch_revision
+    from broadcaster.reports import announcement_status
+    from broadcaster.workspace import load_workspace
 
-
-def _enqueue_all(store: Store, count: int) -> float:
-    """Enqueue ``count`` due no-op jobs; returns the seconds it took."""
-    started = time.perf_counter()
-    for first in range(0, count, ENQUEUE_CHUNK):
-        now = datetime.now(UTC)
-        batch = [NewJob(kind=NOOP, run_at=now) for _ in range(min(ENQUEUE_CHUNK, count - first))]
-        with store.write() as conn:
-            enqueue_many(conn, batch, now)
-    return time.perf_counter() - started
-
-
-def _drain(store: Store, options: WorkerOptions) -> tuple[float, int]:
-    """Run one worker until no job is due; returns the seconds it took and the jobs it settled."""
-    worker = Worker(store, {NOOP: _noop}, options=options)
-    started = time.perf_counter()
-    settled = asyncio.run(worker.run(until_idle=True))
-    return time.perf_counter() - started, settled
-
-
-def _count_done(store: Store) -> int:
-    with store.read() as conn:
-        query = select(func.count()).select_from(jobs).where(jobs.c.state == JobState.DONE)
-        return int(conn.execute(query).scalar_one())
-
-
-def bench_broadcaster(engine: str, url: str, options: WorkerOptions) -> Figures:
-    """Enqueue and drain ``JOBS`` jobs in the (empty) database at ``url``."""
-    store = open_store(url)
+    config = workspace(folder, url)
+    os.environ[RECIPIENTS_VAR] = str(count)
+    app = open_app(load_workspace(config, {}))
     try:
-        enqueue_s = _enqueue_all(store, JOBS)
-        drain_s, settled = _drain(store, options)
-        done = _count_done(store)
+        app.registry = recording_registry()
+        draft = create_draft(
+            app, "kommunikator", DraftInput(title="Läget", body="Text", to=(TARGET,))
+        )
+        submit(app, "kommunikator", draft.id)
+        approve(app, "anna.hasselbom", draft.id)
+        approve(app, "jens.odevall", draft.id)
+        started = time.perf_counter()
+        dispatch_revision(app, "kommunikator", draft.id)
+        dispatch_s = time.perf_counter() - started
+        drain_s, reports = run_workers(config, workers)
+        state = announcement_status(app, draft.id)["state"]
     finally:
-        store.close()
-    if settled != JOBS or done != JOBS:
-        raise RuntimeError(f"{engine}: {settled} settled, {done} done; expected {JOBS}")
-    return Figures(engine, enqueue_s, drain_s)
-
-
-def worker_options(
-    batch_size: int = BATCH_SIZE, max_in_flight: int = MAX_IN_FLIGHT
-) -> WorkerOptions:
-    """The options under test (a sweep may pass others)."""
-    return WorkerOptions(batch_size=batch_size, max_in_flight=max_in_flight)
-
-
-# ---------------------------------------------------------------------------------------------
-# PostgreSQL: a schema of its own for the run
+        app.close()
+    sent = sum(r["sent"] for r in reports)
+    if sent != count or any(r["repeats"] for r in reports) or state != "sent":
+        raise RuntimeError(f"{count} recipients: {sent} sent, announcement {state}")
+    return Run(
+        count=count,
+        dispatch_s=dispatch_s,
+        drain_s=drain_s,
+        settlements=sum(r["settlements"] for r in reports),
+        max_rss_mb=max(r["max_rss_kb"] for r in reports) / 1024,
+    )
 
 
 @contextlib.contextmanager
@@ -171,21 +270,27 @@ def postgres_schema(base_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def bench_postgres(options: WorkerOptions) -> Figures:
-    """broadcaster on PostgreSQL, or ``nan`` figures (and a line saying why) without a server."""
+def postgres_available() -> str | None:
+    """The PostgreSQL URL to use, or None (after saying why) when it cannot be reached."""
     base_url = os.environ.get(POSTGRES_URL_VAR, DEFAULT_POSTGRES_URL)
     try:
-        with postgres_schema(base_url) as url:
-            return bench_broadcaster("postgresql", url, options)
-    except (OperationalError, ConfigError, NoSuchModuleError, ImportError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        with postgres_schema(base_url):
+            return base_url
+    except (OperationalError, NoSuchModuleError, ImportError) as exc:
         shown = make_url(base_url).render_as_string(hide_password=True)
-        print(f"PostgreSQL skipped: cannot use {shown} ({POSTGRES_URL_VAR}): {first_line}")
-        return Figures("postgresql", math.nan, math.nan)
+        print(f"PostgreSQL skipped: cannot use {shown} ({POSTGRES_URL_VAR}): {exc}".splitlines()[0])
+        return None
+
+
+def bench_postgres(folder: Path, base_url: str | None, workers: int) -> Run | None:
+    if base_url is None:
+        return None
+    with postgres_schema(base_url) as url:
+        return bench_broadcaster(folder, url, N, workers)
 
 
 # ---------------------------------------------------------------------------------------------
-# huey
+# huey: the same work, its way
 
 
 class _Countdown:
@@ -203,40 +308,65 @@ class _Countdown:
                 self.finished.set()
 
 
-def _huey(path: Path, synchronous: str) -> Any:
-    """A SqliteHuey in ``path`` with the same durability as broadcaster's store.
+def bench_huey(folder: Path, count: int = N) -> Run:
+    """Create ``count`` rows, enqueue a task per row, let huey's consumer read and update each.
 
-    Both run WAL. huey's ``fsync`` switch offers only FULL (its default: an fsync per commit,
-    which costs it 4x here, ~2,500 jobs/s) or OFF (~15% faster than NORMAL, but it gives up
-    crash safety broadcaster keeps); broadcaster runs ``synchronous=NORMAL``, so huey gets
-    exactly that through a one-line storage subclass. ``results=False``: a no-op has no result
-    worth storing, and broadcaster stores none either.
+    SqliteHuey runs WAL; it is given broadcaster's durability (``synchronous=NORMAL``, through a
+    one-line storage subclass: huey's own switch offers only FULL or OFF). The tasks use the same
+    file, through a connection per consumer thread.
     """
+    import sqlite3
+
     from huey import SqliteHuey
+    from huey.signals import SIGNAL_COMPLETE
     from huey.storage import SqliteStorage
+
+    path = str(folder / f"huey-{uuid.uuid4().hex[:8]}.db")
 
     class Storage(SqliteStorage):  # type: ignore[misc]
         def _create_connection(self) -> Any:
             conn = super()._create_connection()
-            conn.execute(f"pragma synchronous={synchronous}")
+            conn.execute("pragma synchronous=NORMAL")
             return conn
 
-    return SqliteHuey("bench", filename=str(path), results=False, storage_class=Storage)
+    huey = SqliteHuey("bench", filename=path, results=False, storage_class=Storage)
+    local = threading.local()
 
+    def connection() -> sqlite3.Connection:
+        if not hasattr(local, "conn"):
+            local.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            local.conn.execute("pragma synchronous=NORMAL")
+        conn: sqlite3.Connection = local.conn
+        return conn
 
-def _huey_consumer(huey: Any, workers: int) -> Any:
-    """huey's consumer in its fastest configuration for a full queue.
+    def deliver(row_id: int) -> None:
+        """The task: read the delivery, and record it sent."""
+        conn = connection()
+        conn.execute("BEGIN IMMEDIATE")
+        state = conn.execute("SELECT state FROM deliveries WHERE id = ?", (row_id,)).fetchone()
+        if state is not None and state[0] == "pending":
+            conn.execute("UPDATE deliveries SET state = 'sent' WHERE id = ?", (row_id,))
+        conn.execute("COMMIT")
 
-    Thread workers: huey serialises every SqliteStorage call through one connection and lock,
-    so processes would only add fights over the file. One thread beats two or four (measured:
-    ~9,800 vs ~8,300 and ~8,200 jobs/s, and more erratic): extra threads add GIL and lock
-    hand-offs for no parallelism. Polling (``initial_delay``, ``backoff``, ``max_delay``) only
-    runs when a worker finds the queue empty, which here happens once, at the very end (huey's
-    defaults give the same figure); it is set short so a worker never sleeps while work is due.
-    No periodic tasks and no health checks: nothing in this run needs them.
-    """
-    return huey.create_consumer(
-        workers=workers,
+    task: Callable[[int], Any] = huey.task()(deliver)
+    countdown = _Countdown(count)
+    huey.signal(SIGNAL_COMPLETE)(countdown)
+
+    started = time.perf_counter()
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("CREATE TABLE deliveries (id INTEGER PRIMARY KEY, recipient TEXT, state TEXT)")
+    setup.execute("BEGIN")
+    setup.executemany(
+        "INSERT INTO deliveries (id, recipient, state) VALUES (?, ?, 'pending')",
+        ((n, f"+4670{n:07d}") for n in range(count)),
+    )
+    setup.execute("COMMIT")
+    for row_id in range(count):
+        task(row_id)
+    dispatch_s = time.perf_counter() - started
+
+    consumer = huey.create_consumer(
+        workers=1,
         worker_type="thread",
         periodic=False,
         initial_delay=0.001,
@@ -244,6 +374,19 @@ def _huey_consumer(huey: Any, workers: int) -> Any:
         max_delay=0.01,
         check_worker_health=False,
     )
+    with _own_signal_handlers():
+        started = time.perf_counter()
+        consumer.start()
+        countdown.finished.wait(HUEY_DRAIN_TIMEOUT_S)
+        drain_s = time.perf_counter() - started
+        consumer.stop(graceful=True)
+    left = huey.pending_count()
+    huey.storage.close()
+    sent = setup.execute("SELECT count(*) FROM deliveries WHERE state = 'sent'").fetchone()[0]
+    setup.close()
+    if countdown.remaining or left or sent != count:
+        raise RuntimeError(f"huey: {countdown.remaining} not completed, {left} queued, {sent} sent")
+    return Run(count=count, dispatch_s=dispatch_s, drain_s=drain_s, settlements=0, max_rss_mb=0)
 
 
 @contextlib.contextmanager
@@ -262,99 +405,96 @@ def _own_signal_handlers() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def bench_huey(
-    directory: Path, workers: int = HUEY_WORKERS, synchronous: str = HUEY_SYNCHRONOUS
-) -> Figures:
-    """Enqueue ``JOBS`` no-op tasks into a SqliteHuey, then drain them with its consumer.
-
-    The drain is timed from starting the consumer until the last task has signalled completion
-    (huey emits it after deleting the task from the queue and running it); the consumer is then
-    stopped gracefully and the queue checked to be empty.
-    """
-    from huey.signals import SIGNAL_COMPLETE
-
-    huey = _huey(directory / "huey.db", synchronous)
-
-    def noop() -> None:
-        """The task: nothing."""
-
-    task: Callable[[], Any] = huey.task()(noop)
-    countdown = _Countdown(JOBS)
-    huey.signal(SIGNAL_COMPLETE)(countdown)
-
-    started = time.perf_counter()
-    for _ in range(JOBS):
-        task()
-    enqueue_s = time.perf_counter() - started
-
-    consumer = _huey_consumer(huey, workers)
-    with _own_signal_handlers():
-        started = time.perf_counter()
-        consumer.start()
-        countdown.finished.wait(HUEY_DRAIN_TIMEOUT_S)
-        drain_s = time.perf_counter() - started
-        consumer.stop(graceful=True)
-    left = huey.pending_count()
-    huey.storage.close()
-    if countdown.remaining or left:
-        raise RuntimeError(f"huey: {countdown.remaining} not completed, {left} still queued")
-    return Figures("huey SqliteHuey", enqueue_s, drain_s)
-
-
 # ---------------------------------------------------------------------------------------------
 # Report
 
 
-def _mark(value: float, target: float) -> str:
-    return "✓" if value >= target else "✗"
+def median(runs: Sequence[Run | None]) -> float:
+    rates = [run.per_s for run in runs if run is not None]
+    return statistics.median(rates) if rates else math.nan
 
 
-def _row(figures: Figures, target: str) -> str:
-    return (
-        f"{figures.engine:<18} {figures.enqueue_s:>10.3f} {figures.drain_s:>10.3f} "
-        f"{figures.jobs_per_s:>12,.0f}   {target}"
-    )
+def mark(value: float, target: float, *, at_most: bool = False) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return "✓" if (value <= target if at_most else value >= target) else "✗"
 
 
-def report(sqlite: Figures, postgres: Figures, huey: Figures) -> None:
-    """Print the table, the targets and (last) the RESULT line."""
-    ratio = sqlite.jobs_per_s / huey.jobs_per_s
-    print(
-        f"{JOBS:,} no-op jobs, one worker; batch_size={BATCH_SIZE}, max_in_flight={MAX_IN_FLIGHT}"
-    )
-    print(f"{'engine':<18} {'enqueue s':>10} {'drain s':>10} {'jobs/s':>12}   target")
-    sqlite_target = f"≥ {TARGET_SQLITE:,.0f} {_mark(sqlite.jobs_per_s, TARGET_SQLITE)}"
-    print(_row(sqlite, sqlite_target))
-    postgres_mark = (
-        "n/a" if math.isnan(postgres.jobs_per_s) else _mark(postgres.jobs_per_s, TARGET_POSTGRES)
-    )
-    print(_row(postgres, f"≥ {TARGET_POSTGRES:,.0f} {postgres_mark}"))
-    print(_row(huey, f"(peer; {HUEY_WORKERS} thread worker)"))
-    print(
-        f"ratio vs huey (broadcaster on SQLite / SqliteHuey, end to end): {ratio:.2f}x   "
-        f"target ≥ {TARGET_RATIO}x {_mark(ratio, TARGET_RATIO)}"
-    )
-    print(
-        f"RESULT sqlite_jobs_per_s={sqlite.jobs_per_s:.0f} "
-        f"postgres_jobs_per_s={_rate(postgres)} "
-        f"huey_jobs_per_s={huey.jobs_per_s:.0f} ratio_vs_huey={ratio:.2f}"
-    )
-
-
-def _rate(figures: Figures) -> str:
-    return "nan" if math.isnan(figures.jobs_per_s) else f"{figures.jobs_per_s:.0f}"
+def fmt(value: float, digits: int = 0) -> str:
+    return "nan" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def main() -> None:
-    """Run the three engines one after the other and report."""
-    options = worker_options()
-    with tempfile.TemporaryDirectory(prefix="bench-queue-") as folder:
-        directory = Path(folder)
-        sqlite = bench_broadcaster("sqlite", f"sqlite:///{directory / 'queue.db'}", options)
-        postgres = bench_postgres(options)
-        huey = bench_huey(directory)
-    report(sqlite, postgres, huey)
+    """Run everything, print the figures against the targets, and (last) the RESULT line."""
+    results: dict[str, list[Run | None]] = {"sqlite": [], "pg1": [], "pg2": [], "huey": []}
+    postgres = postgres_available()
+    with tempfile.TemporaryDirectory(prefix="bench-queue-") as name:
+        folder = Path(name)
+        for number in range(RUNS):
+            results["sqlite"].append(
+                bench_broadcaster(folder, f"sqlite:///{folder}/q{number}.db", N)
+            )
+            results["pg1"].append(bench_postgres(folder, postgres, 1))
+            results["pg2"].append(bench_postgres(folder, postgres, 2))
+            results["huey"].append(bench_huey(folder))
+            print(
+                f"run {number + 1}/{RUNS}: "
+                + ", ".join(
+                    f"{k} {fmt(v[-1].per_s if v[-1] else math.nan)}/s" for k, v in results.items()
+                ),
+                flush=True,
+            )
+        crisis = bench_broadcaster(folder, f"sqlite:///{folder}/crisis.db", N_CRISIS)
+        memory = bench_broadcaster(folder, f"sqlite:///{folder}/memory.db", N_MEMORY)
+
+    sqlite, pg1, pg2, huey = (median(results[k]) for k in ("sqlite", "pg1", "pg2", "huey"))
+    ratio, two = sqlite / huey, pg2 / pg1
+    per_delivery = crisis.settlements / crisis.count
+    print(
+        f"\n{N:,} recipients, one target, default [queue] options; median of {RUNS} runs "
+        "(end to end: dispatch + drain)"
+    )
+    print(
+        f"  broadcaster, SQLite, 1 worker     {fmt(sqlite):>8} deliveries/s   "
+        f"target ≥ {TARGET_SQLITE:,.0f} {mark(sqlite, TARGET_SQLITE)}"
+    )
+    print(
+        f"  broadcaster, PostgreSQL, 1 worker {fmt(pg1):>8} deliveries/s   "
+        f"target ≥ {TARGET_POSTGRES:,.0f} {mark(pg1, TARGET_POSTGRES)}"
+    )
+    print(
+        f"  broadcaster, PostgreSQL, 2 workers{fmt(pg2):>9} deliveries/s   "
+        f"{fmt(two, 2)}x one worker, target ≥ {TARGET_TWO_WORKERS}x {mark(two, TARGET_TWO_WORKERS)}"
+    )
+    print(f"  huey SqliteHuey, 1 thread         {fmt(huey):>8} tasks/s        (peer)")
+    print(
+        f"  ratio vs huey (SQLite)            {fmt(ratio, 2):>8}x              "
+        f"target ≥ {TARGET_RATIO}x {mark(ratio, TARGET_RATIO)}"
+    )
+    print(f"\n{N_CRISIS:,} recipients, one target with concurrency = 64 (SQLite)")
+    print(
+        f"  dispatch {crisis.dispatch_s:.2f} s (target ≤ {TARGET_DISPATCH_26K_S} s "
+        f"{mark(crisis.dispatch_s, TARGET_DISPATCH_26K_S, at_most=True)}), "
+        f"drain {crisis.drain_s:.2f} s, {per_delivery:.3f} job settlements per delivery "
+        f"(target ≤ {TARGET_SETTLEMENTS} {mark(per_delivery, TARGET_SETTLEMENTS, at_most=True)})"
+    )
+    print(
+        f"\n{N_MEMORY:,} recipients drained by one worker (SQLite): peak RSS "
+        f"{memory.max_rss_mb:.0f} MB (target ≤ {TARGET_RSS_MB:.0f} MB "
+        f"{mark(memory.max_rss_mb, TARGET_RSS_MB, at_most=True)}), "
+        f"{memory.per_s:,.0f} deliveries/s"
+    )
+    print(
+        f"RESULT sqlite_jobs_per_s={fmt(sqlite)} postgres_jobs_per_s={fmt(pg1)} "
+        f"huey_jobs_per_s={fmt(huey)} ratio_vs_huey={fmt(ratio, 2)} "
+        f"dispatch_26k_s={crisis.dispatch_s:.2f} drain_26k_s={crisis.drain_s:.2f} "
+        f"settlements_per_delivery={per_delivery:.3f} "
+        f"postgres_two_workers_ratio={fmt(two, 2)} worker_peak_rss_mb={memory.max_rss_mb:.0f}"
+    )
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker_main(sys.argv[2])
+    else:
+        main()
