@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from broadcaster.channels.base import ChannelContext
 from broadcaster.channels.registry import ChannelRegistry, default_registry
 from broadcaster.config import Config
-from broadcaster.queue.clock import database_clock
+from broadcaster.queue.clock import DatabaseClock
 from broadcaster.rendering import Renderer
 from broadcaster.store.database import Store, open_store
 from broadcaster.timeutil import Clock, utcnow
@@ -31,6 +31,7 @@ class App:
     #: Leases, run times and rate slots in the database's time (see broadcaster.queue.clock);
     #: None: when ``clock`` is the real one. A clock moved by hand (tests) is used as it is.
     database_time: bool | None = None
+    _database_clock: DatabaseClock = field(default_factory=DatabaseClock, repr=False)
 
     @property
     def config(self) -> Config:
@@ -57,7 +58,7 @@ class App:
     def queue_clock(self, conn: Connection) -> datetime:
         """The time for the queue's decisions, read inside the transaction that makes them."""
         use_database = self.clock is utcnow if self.database_time is None else self.database_time
-        return database_clock(conn) if use_database else self.clock()
+        return self._database_clock(conn) if use_database else self.clock()
 
     def close(self) -> None:
         """Release the database connections."""

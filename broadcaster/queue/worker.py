@@ -33,7 +33,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection
 
-from broadcaster.queue.clock import QueueClock, database_clock
+from broadcaster.queue.clock import DatabaseClock, QueueClock
 from broadcaster.queue.jobs import Job, JobState, Settlement, claim, release, renew, settle_jobs
 from broadcaster.queue.lease import Lease
 from broadcaster.store.database import Store, is_unavailable
@@ -112,14 +112,14 @@ class Worker:
         handlers: Mapping[str, Handler],
         *,
         owner: str | None = None,
-        clock: QueueClock = database_clock,
+        clock: QueueClock | None = None,
         options: WorkerOptions | None = None,
         capacity: Capacity | None = None,
     ) -> None:
         self.store = store
         self.handlers = dict(handlers)
         self.owner = owner or worker_id()
-        self.clock = clock
+        self.clock = clock or DatabaseClock()
         self.options = options or WorkerOptions()
         self.capacity = capacity
         self.processed = 0
@@ -150,11 +150,16 @@ class Worker:
         start = self.processed
         try:
             while not stop.is_set():
-                await self._flush()
                 await self._renew_if_due()
-                self._start_ready()
-                claimed = await self._claim_more()
-                self._start_ready()
+                # Outcomes are written while the next jobs are claimed and started: on a server
+                # database the two round trips overlap instead of adding up.
+                flushing = asyncio.ensure_future(self._flush())
+                try:
+                    self._start_ready()
+                    claimed = await self._claim_more()
+                    self._start_ready()
+                finally:
+                    await flushing
                 if self._running:
                     await self._wait_for_progress(stop)
                 elif self._backlog or self._finished or self._health.down:

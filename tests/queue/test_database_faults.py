@@ -65,7 +65,7 @@ def test_a_worker_waits_out_a_database_locked_for_a_minute(
         wait_for(lambda: "database is unavailable" in workers.log(worker), 60, "the notice")
     except AssertionError:
         effects = len(recorder.state.effects)
-        raise AssertionError(f"{effects} posts; worker log:\n{workers.log(worker)[-3000:]}")
+        raise AssertionError(f"{effects} posts; log:\n{workers.log(worker)[-3000:]}") from None
     during = len(recorder.state.effects)
     holder.join()
     assert worker.poll() is None  # still running

@@ -103,15 +103,17 @@ def test_a_worker_with_a_clock_ten_minutes_fast_steals_no_lease(
 ) -> None:
     """Workers on several machines share PostgreSQL; one machine's clock runs 10 minutes fast."""
     recorder.state.latency = 1.0
-    announcement_id = fan_out(queue_app, 40, BORGHOLM)
+    # 100 posts of 1 s, 32 at a time: the healthy worker is busy for ~4 s, time enough for
+    # the fast one to start and claim its share.
+    announcement_id = fan_out(queue_app, 100, BORGHOLM)
     workers.start()
     wait_for(lambda: len(recorder.state.requests) >= 5, 30, "the healthy worker to be busy")
     workers.start("--clock-ahead", "600")
-    wait_for(lambda: tally(queue_app, announcement_id) == {"sent": 40}, 120, "every delivery")
+    wait_for(lambda: tally(queue_app, announcement_id) == {"sent": 100}, 120, "every delivery")
     assert workers.stop_all() == [0, 0]
     with queue_app.store.read() as conn:
         reclaims = conn.execute(select(jobs.c.reclaims)).scalars().all()
     assert set(reclaims) == {0}  # nobody's lease was taken over ...
     assert recorder.state.verifies == 0  # ... so nothing needed verifying
-    assert Counter(recorder.state.effects.values()) == {1: 40}
+    assert Counter(recorder.state.effects.values()) == {1: 100}
     assert len({pid for *_, pid in recorder.state.requests}) == 2  # both took part
