@@ -17,25 +17,26 @@ The one gap: if this process itself dies (a power cut, the OOM killer) after the
 and before the stamp is renamed into place, the step ran but nothing says so, and a retry runs it
 again; the window is milliseconds, and nothing in broadcaster signals this process.
 
-Only the standard library is imported here: the module starts once per publish and must be quick.
+Only the standard library (and broadcaster's file helpers, which use nothing else) is imported
+here: the module starts once per publish and must be quick.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from broadcaster.fileio import atomic_write
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -246,28 +247,9 @@ def _read_stamp(files: StepFiles) -> Stamp | None:
 
 
 def _write_stamp(path: Path, stamp: Stamp) -> None:
-    # In the same folder, so the rename is atomic; synced, so a power cut cannot undo it.
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(json.dumps(asdict(stamp), ensure_ascii=False, indent=2).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    if sys.platform != "win32":  # Windows cannot open a folder to sync it
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)
-        except OSError as exc:
-            # Some file systems do not sync folders; the stamp itself is synced.
-            if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-                raise
-        finally:
-            os.close(folder)
+    # Synced and renamed into place in one step, so a power cut cannot leave half a record.
+    # Private (0600) like the rest of broadcaster's own files: the record names the delivery.
+    atomic_write(path, json.dumps(asdict(stamp), ensure_ascii=False, indent=2), mode=0o600)
 
 
 @contextlib.contextmanager

@@ -79,11 +79,19 @@ def fan_out(app: App, count: int, target: str = "web-borgholm") -> int:
     """An approved announcement dispatched as ``count`` deliveries to one target (one per
     recipient, as an SMS list is), queued in one transaction; returns the announcement id."""
     announcement_id = approved(app, to=(target,))
+    queue_recipients(app, announcement_id, (target,), count)
+    return announcement_id
+
+
+def queue_recipients(app: App, announcement_id: int, targets: tuple[str, ...], count: int) -> None:
+    """Dispatch an approved announcement as ``count`` deliveries to each target, in one
+    transaction, as ``send`` does for a list of recipients."""
     now = app.clock()
     with app.store.write() as conn:
         revision = get_announcement(conn, announcement_id).revision
         rows = [
             NewDelivery(target=target, channel="website", recipient=f"+4670{number:07d}")
+            for target in targets
             for number in range(count)
         ]
         create_deliveries(
@@ -97,7 +105,6 @@ def fan_out(app: App, count: int, target: str = "web-borgholm") -> int:
             .where(announcements.c.id == announcement_id)
             .values(state=AnnouncementState.DISPATCHING)
         )
-    return announcement_id
 
 
 def work_until(app: App, done: object, timeout: float = 30.0, **options: object) -> None:

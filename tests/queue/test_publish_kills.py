@@ -18,17 +18,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from broadcaster.app import App
-from broadcaster.model import AnnouncementState
-from broadcaster.queue.jobs import JobKind, enqueue_revision
 from broadcaster.rendering.message import Message
 from broadcaster.reports import announcement_status
 from broadcaster.store.announcements import get_announcement
-from broadcaster.store.deliveries import NewDelivery, create_deliveries
-from broadcaster.store.schema import announcements, deliveries
-from tests.queue.conftest import Workers, approved, wait_for
+from broadcaster.store.schema import deliveries
+from tests.queue.conftest import Workers, approved, queue_recipients, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -57,25 +54,7 @@ def queue_many(app: App) -> list[int]:
     ids = []
     for number in range(ANNOUNCEMENTS):
         announcement_id = approved(app, title=f"Läget, uppdatering {number}")
-        now = app.clock()
-        with app.store.write() as conn:
-            revision = get_announcement(conn, announcement_id).revision
-            rows = [
-                NewDelivery(target=target, channel="website", recipient=f"+4670{n:07d}")
-                for target in ("web-borgholm", "web-morbylanga")
-                for n in range(RECIPIENTS)
-            ]
-            create_deliveries(
-                conn, announcement_id=announcement_id, revision_id=revision.id, rows=rows, now=now
-            )
-            enqueue_revision(
-                conn, revision_id=revision.id, kind=JobKind.DELIVER, run_at=now, priority=2, now=now
-            )
-            conn.execute(
-                update(announcements)
-                .where(announcements.c.id == announcement_id)
-                .values(state=AnnouncementState.DISPATCHING)
-            )
+        queue_recipients(app, announcement_id, ("web-borgholm", "web-morbylanga"), RECIPIENTS)
         ids.append(announcement_id)
     return ids
 
