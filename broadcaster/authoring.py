@@ -98,6 +98,11 @@ def edit(app: App, actor: str, announcement_id: int, changes: EditInput) -> Anno
     now = app.clock()
     with app.store.write() as conn:
         current = get_announcement(conn, announcement_id, lock=True)
+        if current.state == AnnouncementState.DISPATCHING:
+            raise StateError(
+                f"announcement {announcement_id} is dispatching; if its send is scheduled, "
+                f"take it back first (`broadcaster send {announcement_id} --cancel`), then edit"
+            )
         if current.state not in _EDITABLE:
             raise StateError(
                 f"announcement {announcement_id} is {current.state}; "
