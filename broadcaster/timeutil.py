@@ -43,7 +43,7 @@ def format_local(moment: datetime, timezone: str, language: str = "sv") -> str:
 
 
 def format_short(moment: datetime, timezone: str, now: datetime | None = None) -> str:
-    """A moment in a table cell, e.g. ``tis 2 dec 18:00``; the year only when it is not ``now``'s."""
+    """A moment for a table cell, e.g. ``tis 2 dec 18:00``; the year only if not ``now``'s."""
     zone = ZoneInfo(timezone)
     try:
         local = moment.astimezone(zone)
@@ -58,9 +58,9 @@ def format_short(moment: datetime, timezone: str, now: datetime | None = None) -
 def parse_when(text: str, timezone: str, now: datetime) -> datetime:
     """A moment typed at the command line, in UTC.
 
-    Accepts ``now``, ``HH:MM`` (today, in ``timezone``; a time already past stays in the past, for the
-    caller to refuse), a local date and time (``2026-12-13 08:00`` or ``2026-12-13T08:00``), ISO
-    8601 with an offset (``2026-12-13T08:00+01:00``, ``...Z``), and offsets from ``now``:
+    Accepts ``now``, ``HH:MM`` (today, in ``timezone``; a time already past stays in the past,
+    for the caller to refuse), a local date and time (``2026-12-13 08:00``, or with a ``T``),
+    ISO 8601 with an offset (``2026-12-13T08:00+01:00``, ``...Z``), and offsets from ``now``:
     ``+30m`` and ``+4h`` are elapsed time, ``+1d`` is the same clock time a day later (so it
     stays 18:00 across a change of the clocks).
 
@@ -73,23 +73,27 @@ def parse_when(text: str, timezone: str, now: datetime) -> datetime:
     zone = ZoneInfo(timezone)
     value = text.strip()
     try:
-        if value.lower() == "now":
-            return now
-        if value.startswith("+"):
-            return _offset(value, zone, now)
-        if len(value) == 5 and value[2] == ":":
-            clock = time.fromisoformat(value)
-            return _localize(datetime.combine(now.astimezone(zone).date(), clock), zone)
-        if len(value) <= 10:  # a date alone: midnight is rarely what anyone means
-            raise ValueError(value)
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            return _localize(moment, zone)
-        return moment.astimezone(UTC)
+        return _parse(value, zone, now)
     except ValueError:
         raise InputError(f"{text!r} is not a time: use {_FORMS}") from None
     except OverflowError:
         raise InputError(f"{text!r} is outside the calendar; give a time this year") from None
+
+
+def _parse(value: str, zone: ZoneInfo, now: datetime) -> datetime:
+    if value.lower() == "now":
+        return now
+    if value.startswith("+"):
+        return _offset(value, zone, now)
+    if len(value) == 5 and value[2] == ":":
+        clock = time.fromisoformat(value)
+        return _localize(datetime.combine(now.astimezone(zone).date(), clock), zone)
+    if len(value) <= 10:  # a date alone: midnight is rarely what anyone means
+        raise ValueError(value)
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        return _localize(moment, zone)
+    return moment.astimezone(UTC)
 
 
 def ambiguity_note(moment: datetime, timezone: str) -> str | None:
