@@ -206,12 +206,15 @@ def _read_body(body: str | None, body_file: Path | None, *, required: bool) -> s
     if body is not None:
         return body
     if body_file is not None:
+        from broadcaster.authoring import MAX_BODY_BYTES
+        from broadcaster.text import read_text_file, read_text_stream
+
         if str(body_file) == "-":
-            return sys.stdin.read()
-        try:
-            return body_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"--body-file {body_file}: cannot read it: {exc}") from None
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:  # a text-only stdin (some test runners): already decoded
+                return sys.stdin.read(MAX_BODY_BYTES)
+            return read_text_stream(stream, "standard input", MAX_BODY_BYTES)
+        return read_text_file(body_file, "--body-file", MAX_BODY_BYTES)
     if not required:
         return None
     if not sys.stdin.isatty():
