@@ -107,19 +107,18 @@ def test_the_editor_may_save_utf16_with_a_bom(
 ) -> None:
     script = tmp_path / "editor.py"
     script.write_text(
-        "import sys\n"
-        "open(sys.argv[1], 'wb').write('Vattnet är tillbaka\\r\\n'.encode('utf-16'))\n",
+        "import sys\nopen(sys.argv[1], 'wb').write('Vattnet är tillbaka\\r\\n'.encode('utf-16'))\n",
         encoding="utf-8",
     )
     monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
     assert edit_text("") == "Vattnet är tillbaka\n"
 
 
-def test_an_editor_saving_latin1_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_editor_saving_latin1_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     script = tmp_path / "editor.py"
-    script.write_text(
-        "import sys\nopen(sys.argv[1], 'wb').write(b'V\\xe4rt')\n", encoding="utf-8"
-    )
+    script.write_text("import sys\nopen(sys.argv[1], 'wb').write(b'V\\xe4rt')\n", encoding="utf-8")
     monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
     with pytest.raises(InputError, match=r"byte 1 \(line 1, 0xE4\) is not UTF-8"):
         edit_text("")
