@@ -50,6 +50,13 @@ def decode_text(data: bytes, source: str) -> str:
             f"{source}: byte {offset} (line {line}, 0x{data[offset]:02X}) is not "
             f"{encoding.upper()}; {_SAVE_AS_UTF8}"
         ) from None
+    if encoding == "utf-8" and "\x00" in text:
+        # Valid UTF-8, but text never holds NUL bytes: UTF-16 without its mark, or not text.
+        offset = data.index(b"\x00")
+        raise InputError(
+            f"{source}: byte {offset} is a NUL byte, so this is not UTF-8 text (UTF-16 without "
+            f"a byte order mark?); {_SAVE_AS_UTF8}"
+        )
     return normalise_newlines(text)
 
 

@@ -39,6 +39,7 @@ def test_supported_encodings_give_the_same_text(data: bytes) -> None:
         (codecs.BOM_UTF8 + b"a\x80", "byte 4 (line 1, 0x80) is not UTF-8"),
         (codecs.BOM_UTF16_LE + b"a\x00b", "is not UTF-16"),  # an odd number of bytes
         (codecs.BOM_UTF32_LE + "a".encode("utf-32-le"), "is UTF-32"),
+        ("Hej".encode("utf-16-le"), "byte 1 is a NUL byte"),  # UTF-16 without its mark
     ],
 )
 def test_other_encodings_are_refused_with_where_and_what_to_do(data: bytes, message: str) -> None:
