@@ -84,7 +84,8 @@ def _unschedule(ctx: typer.Context, announcement_id: int, as_: str | None) -> No
     when = f" (it was due {format_short(was, app.config.broadcaster.timezone, app.clock())})"
     stdout().print(
         f"Took back the send of announcement {announcement_id}{when if was else ''}; "
-        f"it is approved again. Send it with `broadcaster send {announcement_id} [--at WHEN]`."
+        f"it is approved again. Send it with `broadcaster send {announcement_id}` "
+        "(now) or with `--at WHEN`."
     )
 
 
