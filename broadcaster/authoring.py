@@ -236,7 +236,7 @@ def _validate(content: Content) -> None:
         problems.append(f"the body is {len(content.body)} characters; at most {MAX_BODY}")
     if content.link is not None:
         parts = urlsplit(content.link)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.netloc or " " in content.link:
             problems.append(f"--link {content.link!r} is not an http(s) address")
     problems += [
         f"--override {channel}: unknown channel (use one of {', '.join(OVERRIDABLE_CHANNELS)})"

@@ -36,6 +36,7 @@ from broadcaster.timeutil import format_short
 
 __all__ = [
     "CONFIRM_AFTER",
+    "GRACE",
     "MAX_AHEAD",
     "Schedule",
     "SendOutcome",
@@ -49,6 +50,9 @@ __all__ = [
 CONFIRM_AFTER = timedelta(days=7)
 #: Nothing is scheduled further ahead: a year 9999 is a typing error, not a plan.
 MAX_AHEAD = timedelta(days=366)
+#: A time this little in the past means "now": ``18:00`` typed at 18:00:30, or ``now`` itself
+#: (read a moment before this module reads the clock).
+GRACE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +118,7 @@ def send_announcement(
     """Send the approved revision now, or at ``at``; a scheduled send given ``at`` is moved."""
     now = app.clock()
     if at is not None:
+        at = max(at, now) if at >= now - GRACE else at
         check_send_time(at, now, app.config.broadcaster.timezone, confirmed=confirmed)
     with app.store.read() as conn:
         seen = get_announcement(conn, announcement_id)
@@ -130,8 +135,9 @@ def send_announcement(
     # Imported here: dispatch renders every target (Jinja2), which `status` and `list` never do.
     from broadcaster.dispatch import dispatch_revision
 
-    announcement = dispatch_revision(app, actor, announcement_id, at=at)
-    return SendOutcome(announcement=announcement, at=at)
+    later = at if at is not None and at > now else None
+    announcement = dispatch_revision(app, actor, announcement_id, at=later)
+    return SendOutcome(announcement=announcement, at=later)
 
 
 def unschedule(app: App, actor: str, announcement_id: int) -> SendOutcome:

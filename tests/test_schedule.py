@@ -106,6 +106,24 @@ def test_moving_a_send_changes_every_job_and_is_audited(db_app: App) -> None:
     assert event["details"]["previous_run_at"] == EVENING.isoformat()
 
 
+def test_a_time_just_past_or_now_sends_at_once(db_app: App, clock: FakeClock) -> None:
+    announcement_id = approved(db_app)
+    outcome = send_announcement(
+        db_app, "kommunikator", announcement_id, at=clock.now - timedelta(seconds=30)
+    )
+    assert outcome.at is None  # reported as sent now, not as scheduled
+    assert {run_at for _, run_at, _ in job_rows(db_app)} == {clock.now}
+
+
+def test_a_scheduled_send_can_be_moved_to_now(db_app: App, clock: FakeClock) -> None:
+    announcement_id = approved(db_app)
+    send_announcement(db_app, "kommunikator", announcement_id, at=EVENING)
+    outcome = send_announcement(db_app, "kommunikator", announcement_id, at=clock.now)
+    assert (outcome.at, outcome.previous) == (clock.now, EVENING)
+    assert {run_at for _, run_at, _ in job_rows(db_app)} == {clock.now}
+    assert announcement_status(db_app, announcement_id)["schedule"] is None
+
+
 def test_send_without_a_time_does_not_silently_replace_a_schedule(db_app: App) -> None:
     announcement_id = approved(db_app)
     send_announcement(db_app, "kommunikator", announcement_id, at=EVENING)

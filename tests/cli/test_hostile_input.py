@@ -76,6 +76,10 @@ CASES: list[tuple[list[str], str]] = [
     # The workspace itself.
     (["--config", "missing.toml", "list"], "no configuration file"),
     (["--config", "{folder}", "list"], "{folder}"),
+    (["init", "ansi.md"], "exists and is not a folder"),
+    (["init", "ansi.md/krisinfo"], "cannot create a workspace"),
+    (["draft", "--title", "T", "--body", "B", "--link", "https://ex ample.se"], "http(s)"),
+    (["send", "1", "--at", "2026-03-29 02:30"], "does not exist in Europe/Stockholm"),
 ]
 if sys.platform != "win32":
     CASES.append((["draft", "--title", "T", "--body-file", "/dev/zero"], "larger than"))
