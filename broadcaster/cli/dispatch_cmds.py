@@ -81,9 +81,10 @@ def _unschedule(ctx: typer.Context, announcement_id: int, as_: str | None) -> No
     app = cli.app()
     outcome = unschedule_send(app, cli.person(as_), announcement_id)
     was = outcome.previous
-    when = f" (it was due {format_short(was, app.config.broadcaster.timezone, app.clock())})"
+    timezone = app.config.broadcaster.timezone
+    when = f" (it was due {format_short(was, timezone, app.clock())})" if was else ""
     stdout().print(
-        f"Took back the send of announcement {announcement_id}{when if was else ''}; "
+        f"Took back the send of announcement {announcement_id}{when}; "
         f"it is approved again. Send it with `broadcaster send {announcement_id}` "
         "(now) or with `--at WHEN`."
     )
