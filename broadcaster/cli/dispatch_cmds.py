@@ -36,7 +36,7 @@ def send(
             "--at",
             metavar="WHEN",
             help="Later, in the workspace's time zone: 18:00 (today), 2026-12-13 08:00, "
-            "2026-12-13T08:00+01:00, +30m, +4h, +1d. On a scheduled send: moves it.",
+            "2026-12-13T08:00+01:00, +30m, +4h, +1d, now. On a scheduled send: moves it.",
         ),
     ] = None,
     cancel: Annotated[
