@@ -19,6 +19,7 @@ from broadcaster.model import Announcement, AnnouncementState
 from broadcaster.store.announcements import get_announcement, set_state
 from broadcaster.store.approvals import change_decision, decisions_for, record_decision
 from broadcaster.store.audit import record_event
+from broadcaster.text import check_text, normalise_newlines
 
 __all__ = ["ApprovalOutcome", "approve", "reject"]
 
@@ -105,8 +106,10 @@ def reject(
     via: str = "cli",
 ) -> Announcement:
     """Reject the current revision with a reason; the author then edits or cancels."""
+    reason = normalise_newlines(reason)
     if not reason.strip():
         raise InputError("--reason is required: say what must change")
+    check_text("reason", reason, lines=True)  # it is shown to the author, and on a Teams card
     _check_approver(app.config.approval, person)
     now = app.clock()
     with app.store.write() as conn:

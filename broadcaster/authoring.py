@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -25,11 +26,16 @@ from broadcaster.store.announcements import (
 )
 from broadcaster.store.audit import record_event
 from broadcaster.targets import resolve_targets
+from broadcaster.text import check_text, normalise_newlines
 
 __all__ = ["DraftInput", "EditInput", "cancel", "create_draft", "edit", "submit"]
 
 MAX_TITLE = 200
 MAX_BODY = 20_000
+#: A body file may hold this many bytes (UTF-16 takes up to four per character, plus a BOM).
+MAX_BODY_BYTES = 4 * MAX_BODY + 4
+# The same rule as the workspace's own [broadcaster] language: a language code, not a path.
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 OVERRIDABLE_CHANNELS = tuple(ChannelName)
 _EDITABLE = (
     AnnouncementState.DRAFT,
@@ -68,12 +74,12 @@ class EditInput:
 def create_draft(app: App, actor: str, draft: DraftInput) -> Announcement:
     """Store a new announcement as a draft (revision 1)."""
     content = Content(
-        title=draft.title.strip(),
-        body=draft.body.strip(),
+        title=_clean(draft.title),
+        body=_clean(draft.body),
         severity=draft.severity,
         language=draft.language or app.config.broadcaster.language,
         link=draft.link or None,
-        overrides=dict(draft.overrides),
+        overrides={channel: _clean(text) for channel, text in draft.overrides.items()},
         targets=resolve_targets(app.config, draft.to),
     )
     _validate(content)
@@ -98,6 +104,11 @@ def edit(app: App, actor: str, announcement_id: int, changes: EditInput) -> Anno
     now = app.clock()
     with app.store.write() as conn:
         current = get_announcement(conn, announcement_id, lock=True)
+        if current.state == AnnouncementState.DISPATCHING:
+            raise StateError(
+                f"announcement {announcement_id} is dispatching; if its send is scheduled, "
+                f"take it back first (`broadcaster send {announcement_id} --cancel`), then edit"
+            )
         if current.state not in _EDITABLE:
             raise StateError(
                 f"announcement {announcement_id} is {current.state}; "
@@ -181,7 +192,9 @@ def _apply(app: App, content: Content, changes: EditInput) -> Content:
     }
     for name in ("title", "body"):
         if name in updates:
-            updates[name] = str(updates[name]).strip()
+            updates[name] = _clean(str(updates[name]))
+    if changes.overrides is not None:
+        updates["overrides"] = {c: _clean(text) for c, text in changes.overrides.items()}
     if changes.link == "":
         updates["link"] = None
     if changes.to is not None:
@@ -189,8 +202,30 @@ def _apply(app: App, content: Content, changes: EditInput) -> Content:
     return dataclasses.replace(content, **updates)  # type: ignore[arg-type]
 
 
+def _check_characters(content: Content) -> None:
+    # Checked first, and alone: a control character makes the other messages (and every
+    # subscriber's feed) unreadable.
+    check_text("title", content.title, lines=False)
+    check_text("body", content.body, lines=True)
+    if content.link is not None:
+        check_text("link", content.link, lines=False)
+    for channel, text in content.overrides.items():
+        if channel in OVERRIDABLE_CHANNELS:  # an unknown one is reported by _validate
+            check_text(f"--override {channel} text", text, lines=True)
+
+
+def _clean(text: str) -> str:
+    """What people typed, with Windows line endings made plain and outer blanks dropped."""
+    return normalise_newlines(text).strip()
+
+
 def _validate(content: Content) -> None:
+    _check_characters(content)
     problems = []
+    if not _LANGUAGE.fullmatch(content.language):
+        problems.append(
+            f"--language {content.language[:20]!r} is not a language code (e.g. sv, en, fi)"
+        )
     if not content.title:
         problems.append("the title is empty")
     elif len(content.title) > MAX_TITLE or "\n" in content.title:
@@ -201,7 +236,7 @@ def _validate(content: Content) -> None:
         problems.append(f"the body is {len(content.body)} characters; at most {MAX_BODY}")
     if content.link is not None:
         parts = urlsplit(content.link)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.netloc or " " in content.link:
             problems.append(f"--link {content.link!r} is not an http(s) address")
     problems += [
         f"--override {channel}: unknown channel (use one of {', '.join(OVERRIDABLE_CHANNELS)})"

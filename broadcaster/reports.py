@@ -9,8 +9,11 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from broadcaster.app import App
-from broadcaster.model import AnnouncementState
+from broadcaster.model import Announcement, AnnouncementState
+from broadcaster.schedule import pending_schedules
 from broadcaster.store.announcements import (
     get_announcement,
     list_announcements,
@@ -28,12 +31,14 @@ def announcement_status(app: App, announcement_id: int) -> dict[str, Any]:
         announcement = get_announcement(conn, announcement_id)
         found = deliveries_for(conn, announcement_id)
         numbers = revision_numbers(conn, announcement_id)
+        schedules = _schedules(app, conn, [announcement])
     return {
         "id": announcement.id,
         "state": str(announcement.state),
         "revision": announcement.revision.number,
         "title": announcement.revision.content.title,
         "content_hash": announcement.revision.content_hash,
+        "schedule": schedules.get(announcement.id),
         "deliveries": [_delivery_json(d, numbers.get(d.revision_id)) for d in found],
         # SMS list progress arrives with the SMS channel; the key is part of the shape already.
         "lists": {},
@@ -44,6 +49,7 @@ def overview(app: App, limit: int = 20) -> dict[str, Any]:
     """Recent announcements with delivery counts per state."""
     with app.store.read() as conn:
         announcements = list_announcements(conn)[:limit]
+        schedules = _schedules(app, conn, announcements)
         rows = []
         for announcement in announcements:
             counts = Counter(str(d.state) for d in deliveries_for(conn, announcement.id))
@@ -53,6 +59,7 @@ def overview(app: App, limit: int = 20) -> dict[str, Any]:
                     "state": str(announcement.state),
                     "revision": announcement.revision.number,
                     "title": announcement.revision.content.title,
+                    "schedule": schedules.get(announcement.id),
                     "deliveries": dict(sorted(counts.items())),
                 }
             )
@@ -63,6 +70,7 @@ def announcement_list(app: App, state: AnnouncementState | None = None) -> dict[
     """``{"announcements": [{"id", "state", "revision", "title", ...}]}``, newest first."""
     with app.store.read() as conn:
         announcements = list_announcements(conn, state)
+        schedules = _schedules(app, conn, announcements)
     return {
         "announcements": [
             {
@@ -75,6 +83,7 @@ def announcement_list(app: App, state: AnnouncementState | None = None) -> dict[
                 "targets": list(a.revision.content.targets),
                 "content_hash": a.revision.content_hash,
                 "updated_at": _iso(a.updated_at),
+                "schedule": schedules.get(a.id),
             }
             for a in announcements
         ]
@@ -100,6 +109,21 @@ def audit_log(app: App, announcement_id: int | None = None) -> dict[str, Any]:
             }
             for e in events
         ]
+    }
+
+
+def _schedules(
+    app: App, conn: Connection, announcements: list[Announcement]
+) -> dict[int, dict[str, Any]]:
+    """The scheduled sends among ``announcements`` (by announcement id), as JSON."""
+    now = app.clock()
+    dispatching = {
+        a.revision.id: a.id for a in announcements if a.state == AnnouncementState.DISPATCHING
+    }
+    timezone = app.config.broadcaster.timezone
+    return {
+        dispatching[revision_id]: schedule.to_json(timezone, now)
+        for revision_id, schedule in pending_schedules(conn, dispatching, now).items()
     }
 
 

@@ -16,7 +16,8 @@ from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from broadcaster.config import Config, cross_check
-from broadcaster.errors import ConfigError
+from broadcaster.errors import ConfigError, InputError
+from broadcaster.text import decode_text
 
 __all__ = ["CONFIG_FILENAME", "Workspace", "find_config", "load_workspace"]
 
@@ -81,11 +82,14 @@ def load_workspace(config_path: Path, environ: Mapping[str, str]) -> Workspace:
     root = config_path.parent.resolve()
     env = _environment(root, environ)
     try:
-        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        # Notepad saves with a byte order mark, which TOML itself does not allow.
+        raw = tomllib.loads(decode_text(config_path.read_bytes(), str(config_path)))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{config_path}: not valid TOML: {exc}"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError([f"{config_path}: cannot read: {exc}"]) from None
+    except InputError as exc:  # not UTF-8 or UTF-16
+        raise ConfigError([str(exc)]) from None
     try:
         config = Config.model_validate(raw, context={"env": env})
     except ValidationError as exc:

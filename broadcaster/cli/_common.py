@@ -30,9 +30,12 @@ __all__ = [
     "AsOption",
     "CliState",
     "ErrorReportingGroup",
+    "IdArgument",
     "JsonOption",
+    "OptionalIdArgument",
     "emit_json",
     "fail",
+    "parse_id",
     "state",
     "stderr",
     "stdout",
@@ -47,6 +50,31 @@ AsOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+#: The largest id the database can hold (a signed 64-bit integer on every backend).
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int:
+    """An id typed at the command line: a whole number from 1 to :data:`MAX_ID`.
+
+    Checked here, once for every command, so that ``99999999999999999999`` is a usage error
+    rather than an overflow deep in the database driver.
+    """
+    value = text.strip()
+    # The length test comes first: int() of thousands of digits is slow, and refused by Python.
+    if len(value) <= len(str(MAX_ID)) and value.isascii() and value.isdigit():
+        number = int(value)
+        if 1 <= number <= MAX_ID:
+            return number
+    raise typer.BadParameter(
+        f"{text[:40]!r} is not an id: ids are whole numbers from 1 to {MAX_ID} "
+        "(see `broadcaster list`)"
+    )
+
+
+IdArgument = Annotated[int, typer.Argument(metavar="ID", parser=parse_id)]
+OptionalIdArgument = Annotated[int | None, typer.Argument(metavar="ID", parser=parse_id)]
 
 
 @dataclass

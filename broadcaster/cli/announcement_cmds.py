@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from broadcaster.cli._common import AsOption, JsonOption, emit_json, fail, state, stdout
+from broadcaster.cli._common import (
+    AsOption,
+    IdArgument,
+    JsonOption,
+    emit_json,
+    fail,
+    state,
+    stdout,
+)
 from broadcaster.errors import InputError
 from broadcaster.model import AnnouncementState, Severity
 
@@ -77,7 +85,7 @@ def draft(
 
 def edit(
     ctx: typer.Context,
-    announcement_id: Annotated[int, typer.Argument(metavar="ID")],
+    announcement_id: IdArgument,
     title: TitleOption = None,
     body: BodyOption = None,
     body_file: BodyFileOption = None,
@@ -119,6 +127,7 @@ def list_(
     """List announcements, newest first."""
     from rich.table import Table
 
+    from broadcaster.cli.dispatch_cmds import state_cell
     from broadcaster.reports import announcement_list
 
     document = announcement_list(state(ctx).app(), state_filter)
@@ -129,7 +138,7 @@ def list_(
     for row in document["announcements"]:
         table.add_row(
             str(row["id"]),
-            row["state"],
+            state_cell(row),
             str(row["revision"]),
             row["severity"],
             row["title"],
@@ -141,7 +150,7 @@ def list_(
 
 def preview(
     ctx: typer.Context,
-    announcement_id: Annotated[int, typer.Argument(metavar="ID")],
+    announcement_id: IdArgument,
     target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -163,7 +172,7 @@ def preview(
 
 def submit(
     ctx: typer.Context,
-    announcement_id: Annotated[int, typer.Argument(metavar="ID")],
+    announcement_id: IdArgument,
     as_: AsOption = None,
 ) -> None:
     """Ask for approval of the current revision."""
@@ -180,7 +189,7 @@ def submit(
 
 def cancel(
     ctx: typer.Context,
-    announcement_id: Annotated[int, typer.Argument(metavar="ID")],
+    announcement_id: IdArgument,
     as_: AsOption = None,
 ) -> None:
     """Withdraw an announcement that has not been sent."""
@@ -197,12 +206,15 @@ def _read_body(body: str | None, body_file: Path | None, *, required: bool) -> s
     if body is not None:
         return body
     if body_file is not None:
+        from broadcaster.authoring import MAX_BODY_BYTES
+        from broadcaster.text import read_text_file, read_text_stream
+
         if str(body_file) == "-":
-            return sys.stdin.read()
-        try:
-            return body_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"--body-file {body_file}: cannot read it: {exc}") from None
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:  # a text-only stdin (some test runners): already decoded
+                return sys.stdin.read(MAX_BODY_BYTES)
+            return read_text_stream(stream, "standard input", MAX_BODY_BYTES)
+        return read_text_file(body_file, "--body-file", MAX_BODY_BYTES)
     if not required:
         return None
     if not sys.stdin.isatty():

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli._common import AsOption, state, stdout
+from broadcaster.cli._common import AsOption, IdArgument, state, stdout
 
 __all__ = ["register"]
 
@@ -22,7 +22,7 @@ HashOption = Annotated[
 
 def approve(
     ctx: typer.Context,
-    announcement_id: Annotated[int, typer.Argument(metavar="ID")],
+    announcement_id: IdArgument,
     expected_hash: HashOption = None,
     as_: AsOption = None,
 ) -> None:
@@ -48,7 +48,7 @@ def approve(
 
 def reject(
     ctx: typer.Context,
-    announcement_id: Annotated[int, typer.Argument(metavar="ID")],
+    announcement_id: IdArgument,
     reason: Annotated[str, typer.Option("--reason", "-r", help="What must change.")],
     expected_hash: HashOption = None,
     as_: AsOption = None,

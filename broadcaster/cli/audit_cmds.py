@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from broadcaster.cli._common import JsonOption, emit_json, state, stdout
+from broadcaster.cli._common import JsonOption, OptionalIdArgument, emit_json, state, stdout
 
 __all__ = ["register"]
 
 
 def audit(
     ctx: typer.Context,
-    announcement_id: Annotated[int | None, typer.Argument(metavar="ID")] = None,
+    announcement_id: OptionalIdArgument = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the audit log (of one announcement, or all)."""

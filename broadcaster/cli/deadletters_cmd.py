@@ -6,7 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from broadcaster.cli._common import AsOption, JsonOption, emit_json, fail, state, stdout
+from broadcaster.cli._common import (
+    AsOption,
+    JsonOption,
+    emit_json,
+    fail,
+    parse_id,
+    state,
+    stdout,
+)
 
 __all__ = ["register"]
 
@@ -15,7 +23,12 @@ def deadletters(
     ctx: typer.Context,
     retry: Annotated[
         list[int] | None,
-        typer.Option("--retry", metavar="ID", help="Queue this dead delivery again (repeatable)."),
+        typer.Option(
+            "--retry",
+            metavar="ID",
+            parser=parse_id,
+            help="Queue this dead delivery again (repeatable).",
+        ),
     ] = None,
     retry_all: Annotated[bool, typer.Option("--all", help="Queue every dead delivery again.")] = (
         False

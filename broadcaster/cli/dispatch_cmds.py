@@ -7,46 +7,122 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from broadcaster.cli._common import AsOption, JsonOption, emit_json, state, stderr, stdout
+from broadcaster.cli._common import (
+    AsOption,
+    IdArgument,
+    JsonOption,
+    OptionalIdArgument,
+    emit_json,
+    fail,
+    state,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["print_status", "register", "status_table"]
+__all__ = ["print_status", "register", "state_cell", "status_table"]
 
 _FINAL_STATES = ("sent", "partially_failed", "cancelled", "rejected")
 
 
 def send(
     ctx: typer.Context,
-    announcement_id: Annotated[int, typer.Argument(metavar="ID")],
+    announcement_id: IdArgument,
     at: Annotated[
         str | None,
-        typer.Option("--at", metavar="WHEN", help="Later: 2026-12-13T08:00, 08:00, +30m, +4h."),
+        typer.Option(
+            "--at",
+            metavar="WHEN",
+            help="Later, in the workspace's time zone: 18:00 (today), 2026-12-13 08:00, "
+            "2026-12-13T08:00+01:00, +30m, +4h, +1d, now. On a scheduled send: moves it.",
+        ),
     ] = None,
+    cancel: Annotated[
+        bool, typer.Option("--cancel", help="Take back a scheduled send that has not started.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm a time more than 7 days ahead.")
+    ] = False,
     as_: AsOption = None,
 ) -> None:
     """Dispatch the approved revision to all its targets (the worker delivers)."""
-    from broadcaster.dispatch import dispatch_revision
-    from broadcaster.timeutil import format_local, parse_when
+    from broadcaster.schedule import send_announcement
+    from broadcaster.timeutil import parse_when
 
+    if cancel and at is not None:
+        fail("give --at WHEN (to move the send) or --cancel (to take it back), not both")
+    if cancel:
+        _unschedule(ctx, announcement_id, as_)
+        return
     cli = state(ctx)
     app = cli.app()
     timezone = app.config.broadcaster.timezone
-    when = parse_when(at, timezone, app.clock()) if at else None
-    announcement = dispatch_revision(app, cli.person(as_), announcement_id, at=when)
-    targets = announcement.revision.content.targets
-    moment = f"at {format_local(when, timezone)}" if when else "now"
+    when = parse_when(at, timezone, app.clock()) if at is not None else None
+    outcome = send_announcement(app, cli.person(as_), announcement_id, at=when, confirmed=yes)
+    _report_send(outcome, timezone, app.clock())
+
+
+def unschedule(
+    ctx: typer.Context,
+    announcement_id: IdArgument,
+    as_: AsOption = None,
+) -> None:
+    """Take back a scheduled send that has not started (the same as `send ID --cancel`)."""
+    _unschedule(ctx, announcement_id, as_)
+
+
+def _unschedule(ctx: typer.Context, announcement_id: int, as_: str | None) -> None:
+    from broadcaster.schedule import unschedule as unschedule_send
+    from broadcaster.timeutil import format_short
+
+    cli = state(ctx)
+    app = cli.app()
+    outcome = unschedule_send(app, cli.person(as_), announcement_id)
+    was = outcome.previous
+    timezone = app.config.broadcaster.timezone
+    when = f" (it was due {format_short(was, timezone, app.clock())})" if was else ""
     stdout().print(
-        f"Queued announcement {announcement.id} for {len(targets)} target(s) {moment}. "
-        f"Follow with `broadcaster status {announcement.id}` (a worker must be running: "
-        "`broadcaster worker`)."
+        f"Took back the send of announcement {announcement_id}{when}; "
+        f"it is approved again. Send it with `broadcaster send {announcement_id}` "
+        "(now) or with `--at WHEN`."
+    )
+
+
+def _report_send(outcome: Any, timezone: str, now: Any) -> None:
+    from broadcaster.timeutil import ambiguity_note, format_short
+
+    announcement = outcome.announcement
+    number = announcement.id
+    if outcome.at is None:
+        stdout().print(
+            f"Queued announcement {number} for {len(announcement.revision.content.targets)} "
+            f"target(s) now. Follow with `broadcaster status {number}` (a worker must be "
+            "running: `broadcaster worker`)."
+        )
+        return
+    when = f"{format_short(outcome.at, timezone, now)} ({timezone})"
+    if outcome.previous is not None:
+        was = format_short(outcome.previous, timezone, now)
+        first = f"Moved the send of announcement {number} to {when}; it was due {was}."
+    else:
+        first = (
+            f"Scheduled announcement {number} for {len(announcement.revision.content.targets)} "
+            f"target(s) at {when}."
+        )
+    note = ambiguity_note(outcome.at, timezone)
+    stdout().print(
+        f"{first}{' ' + note if note else ''}\n"
+        f"Take it back with `broadcaster send {number} --cancel`, move it with "
+        f"`broadcaster send {number} --at WHEN`; a worker must be running then "
+        "(`broadcaster worker`)."
     )
 
 
 def status(
     ctx: typer.Context,
-    announcement_id: Annotated[int | None, typer.Argument(metavar="ID")] = None,
+    announcement_id: OptionalIdArgument = None,
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep updating until delivery is finished.")
     ] = False,
@@ -144,6 +220,13 @@ def print_status(document: dict[str, Any], timezone: str) -> None:
             f"#{document['id']} {document['title']} — {document['state']} "
             f"(revision {document['revision']}); nothing has been sent yet."
         )
+    schedule = document.get("schedule")
+    if schedule:
+        number = document["id"]
+        console.print(
+            f"Scheduled: {schedule['local']} ({schedule['timezone']}). Take it back with "
+            f"`broadcaster send {number} --cancel`, move it with `--at WHEN`."
+        )
 
 
 def _follow(app: Any, announcement_id: int) -> None:
@@ -168,8 +251,14 @@ def _overview_table(document: dict[str, Any]) -> Any:
     table = Table("id", "state", "rev", "title", "deliveries")
     for row in document["announcements"]:
         counts = ", ".join(f"{n} {s}" for s, n in row["deliveries"].items())
-        table.add_row(str(row["id"]), row["state"], str(row["revision"]), row["title"], counts)
+        table.add_row(str(row["id"]), state_cell(row), str(row["revision"]), row["title"], counts)
     return table
+
+
+def state_cell(row: dict[str, Any]) -> str:
+    """An announcement's state for a table: a scheduled send shows when it is due."""
+    schedule = row.get("schedule")
+    return f"scheduled {schedule['local']}" if schedule else str(row["state"])
 
 
 def _styled_state(value: str) -> str:
@@ -189,5 +278,6 @@ def _one_line(text: str | None, width: int = 60) -> str:
 def register(app: typer.Typer) -> None:
     """Add these commands to the root app."""
     app.command()(send)
+    app.command()(unschedule)
     app.command()(status)
     app.command()(worker)

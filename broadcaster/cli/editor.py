@@ -23,4 +23,8 @@ def edit_text(initial: str) -> str:
             subprocess.run([*shlex.split(command), str(path)], check=True)
         except (OSError, subprocess.CalledProcessError) as exc:
             raise InputError(f"the editor {command!r} failed: {exc}") from None
-        return path.read_text(encoding="utf-8")
+        from broadcaster.authoring import MAX_BODY_BYTES
+        from broadcaster.text import read_text_file
+
+        # Decoded like a body file: an editor set to UTF-16 or with a BOM is read correctly.
+        return read_text_file(path, "the edited text", MAX_BODY_BYTES)

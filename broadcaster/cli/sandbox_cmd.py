@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli._common import state
+from broadcaster.cli._common import fail, state
 
 __all__ = ["register"]
 
@@ -16,9 +16,10 @@ DEFAULT_PORT = 8765  # kept equal to broadcaster.sandbox.DEFAULT_PORT (a test ch
 
 def sandbox(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option("--port", help="Loopback port (0: any free port).")] = (
-        DEFAULT_PORT
-    ),
+    port: Annotated[
+        int,
+        typer.Option("--port", min=0, max=65535, help="Loopback port (0: any free port)."),
+    ] = DEFAULT_PORT,
     env_file: Annotated[
         Path | None,
         typer.Option("--env-file", metavar="FILE", help="Also write the .env to this file."),
@@ -31,6 +32,9 @@ def sandbox(
     """
     from broadcaster.sandbox import serve
 
+    if env_file is not None and (env_file.is_dir() or not env_file.parent.is_dir()):
+        # Checked before the emulators start, so a typo does not end in a traceback later.
+        fail(f"--env-file {env_file}: give a file in an existing folder")
     specs = state(ctx).environ.get("BROADCASTER_SPECS_DIR") or None
     serve(port=port, env_file=env_file, specs_dir=Path(specs) if specs else None)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli._common import emit_json, state, stdout
+from broadcaster.cli._common import emit_json, fail, state, stdout
 
 __all__ = ["register"]
 
@@ -22,7 +22,10 @@ def init(
     from broadcaster.scaffold import init_workspace
 
     target = directory if directory.is_absolute() else state(ctx).cwd / directory
-    written = init_workspace(target)
+    try:
+        written = init_workspace(target)
+    except OSError as exc:  # a folder that cannot be made: under a file, read-only, ...
+        fail(f"cannot create a workspace in {target}: {exc.strerror or exc}")
     console = stdout()
     console.print(f"Created a workspace in [bold]{target.resolve()}[/]:")
     for path in written:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, literal, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, literal, select, update
 
 from broadcaster.store.schema import UtcDateTime, deliveries, jobs
 from broadcaster.store.sql import chunked
@@ -34,10 +34,14 @@ __all__ = [
     "claim",
     "enqueue_many",
     "enqueue_revision",
+    "move_unstarted",
     "release",
     "renew",
     "requeue",
     "settle_jobs",
+    "started_deliveries",
+    "unstarted_runs",
+    "withdraw_unstarted",
 ]
 
 log = logging.getLogger("broadcaster.queue")
@@ -438,3 +442,96 @@ def requeue(conn: Connection, delivery_ids: Collection[int], now: datetime) -> s
             ).scalars()
         )
     return found
+
+
+# A job that no worker has touched: still queued, never run, never claimed and given back by a
+# lapsed lease. Taking back or moving a scheduled send touches only these, so a delivery that a
+# worker holds (or held) is never half-cancelled. A claim that a rate limit deferred is given
+# back with its attempt undone; nothing was sent, so it counts as untouched too.
+_UNSTARTED = and_(
+    jobs.c.state == JobState.QUEUED,
+    jobs.c.attempts == 0,
+    jobs.c.reclaims == 0,
+    jobs.c.lease_owner.is_(None),
+)
+
+
+def _of_revision(revision_id: int) -> Any:
+    return jobs.c.delivery_id.in_(
+        select(deliveries.c.id).where(deliveries.c.revision_id == revision_id)
+    )
+
+
+def withdraw_unstarted(conn: Connection, revision_id: int) -> tuple[int, int]:
+    """Delete the revision's untouched jobs; returns (deleted, how many jobs it had).
+
+    When the two differ, some job already ran or is running: the caller rolls back. On
+    PostgreSQL the DELETE waits for a worker claiming these rows at the same moment and then
+    sees the claim, so the count is exact; on SQLite the write transaction excludes workers.
+    """
+    total = conn.execute(
+        select(func.count()).select_from(jobs).where(_of_revision(revision_id))
+    ).scalar_one()
+    deleted = conn.execute(delete(jobs).where(_of_revision(revision_id), _UNSTARTED)).rowcount
+    return int(deleted), int(total)
+
+
+def move_unstarted(
+    conn: Connection, revision_id: int, run_at: datetime, now: datetime
+) -> tuple[int, int]:
+    """Give the revision's untouched jobs a new time; returns (moved, how many jobs it had).
+
+    As with :func:`withdraw_unstarted`, the caller rolls back when the two differ.
+    """
+    total = conn.execute(
+        select(func.count()).select_from(jobs).where(_of_revision(revision_id))
+    ).scalar_one()
+    moved = conn.execute(
+        update(jobs)
+        .where(_of_revision(revision_id), _UNSTARTED)
+        .values(run_at=run_at, updated_at=now)
+    ).rowcount
+    return int(moved), int(total)
+
+
+def unstarted_runs(conn: Connection, revision_ids: Collection[int]) -> dict[int, datetime]:
+    """For each revision whose every job is untouched, the time its jobs are due.
+
+    A revision with a job that ran, or with no jobs at all, is left out: it is being (or was)
+    sent, not waiting for its time.
+    """
+    untouched = case((_UNSTARTED, 1), else_=0)
+    found: dict[int, datetime] = {}
+    for chunk in chunked(list(revision_ids)):
+        rows = conn.execute(
+            select(
+                deliveries.c.revision_id,
+                func.min(jobs.c.run_at, type_=UtcDateTime),
+                func.count(),
+                func.sum(untouched),
+            )
+            .join(deliveries, deliveries.c.id == jobs.c.delivery_id)
+            .where(deliveries.c.revision_id.in_(chunk))
+            .group_by(deliveries.c.revision_id)
+        )
+        found.update({row[0]: row[1] for row in rows if row[2] == row[3]})
+    return found
+
+
+def started_deliveries(conn: Connection, revision_id: int) -> dict[tuple[str, str], int]:
+    """What a worker has touched of a revision: (target, state) -> how many deliveries.
+
+    The state is the delivery's, or ``claimed`` for a job a worker holds that has not yet
+    marked its delivery as sending.
+    """
+    rows = conn.execute(
+        select(deliveries.c.target, deliveries.c.state, func.count())
+        .join(jobs, jobs.c.delivery_id == deliveries.c.id)
+        .where(deliveries.c.revision_id == revision_id, ~_UNSTARTED)
+        .group_by(deliveries.c.target, deliveries.c.state)
+        .order_by(deliveries.c.target, deliveries.c.state)
+    )
+    return {
+        (target, "claimed" if state == "pending" else state): int(count)
+        for target, state, count in rows
+    }

@@ -9,6 +9,7 @@ transaction and so never queues behind writers.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,11 +133,31 @@ def _current_revision(conn: Connection) -> str | None:
 
 def _create_engine(url: str, backend: str) -> Engine:
     if backend == "sqlite":
+        _create_private(make_url(url).database)
         engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite database file readable by its owner only (0600), like ``.env``.
+
+    It holds personal data (names, phone numbers). SQLite would create it with the process's
+    umask (usually 0644, readable by every user of the machine), and gives its ``-wal`` and
+    ``-shm`` files the mode of the database file, so creating that file first is enough. An
+    existing file is left as its owner set it.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        descriptor = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a missing folder or no permission: SQLite reports it in its own words
+    os.close(descriptor)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

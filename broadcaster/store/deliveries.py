@@ -27,6 +27,7 @@ __all__ = [
     "NewDelivery",
     "create_deliveries",
     "dead_letters",
+    "delete_pending",
     "deliveries_for",
     "failed_targets",
     "first_delivery_times",
@@ -125,6 +126,26 @@ def create_deliveries(
 
 # The worker's statements are built once: building them per call cost more than running them.
 _BY_IDS = select(deliveries).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def delete_pending(conn: Connection, revision_id: int) -> tuple[int, int]:
+    """Delete the revision's pending deliveries that have no job (a send taken back).
+
+    Returns (deleted, how many deliveries the revision had); the caller deletes the jobs first
+    and rolls back when the two differ.
+    """
+    total = conn.execute(
+        select(func.count()).select_from(deliveries).where(deliveries.c.revision_id == revision_id)
+    ).scalar_one()
+    has_job = exists().where(jobs.c.delivery_id == deliveries.c.id)
+    deleted = conn.execute(
+        deliveries.delete().where(
+            deliveries.c.revision_id == revision_id,
+            deliveries.c.state == DeliveryState.PENDING,
+            ~has_job,
+        )
+    ).rowcount
+    return int(deleted), int(total)
 
 
 def get_deliveries(conn: Connection, delivery_ids: Collection[int]) -> dict[int, Delivery]:
