@@ -11,6 +11,7 @@ from typing import Any
 
 from broadcaster.app import App
 from broadcaster.model import AnnouncementState
+from broadcaster.state_notes import StateNote, state_notes
 from broadcaster.store.announcements import (
     get_announcement,
     list_announcements,
@@ -28,12 +29,16 @@ def announcement_status(app: App, announcement_id: int) -> dict[str, Any]:
         announcement = get_announcement(conn, announcement_id)
         found = deliveries_for(conn, announcement_id)
         numbers = revision_numbers(conn, announcement_id)
+        note = state_notes(conn, [announcement]).get(announcement.id)
     return {
         "id": announcement.id,
         "state": str(announcement.state),
         "revision": announcement.revision.number,
         "title": announcement.revision.content.title,
         "content_hash": announcement.revision.content_hash,
+        # Why it is in this state: a rejection's or cancellation's reason, or an edit that
+        # voided the approvals; None when the state needs no explaining.
+        "note": _note_json(note),
         "deliveries": [_delivery_json(d, numbers.get(d.revision_id)) for d in found],
         # SMS list progress arrives with the SMS channel; the key is part of the shape already.
         "lists": {},
@@ -44,6 +49,7 @@ def overview(app: App, limit: int = 20) -> dict[str, Any]:
     """Recent announcements with delivery counts per state."""
     with app.store.read() as conn:
         announcements = list_announcements(conn)[:limit]
+        notes = state_notes(conn, announcements)
         rows = []
         for announcement in announcements:
             counts = Counter(str(d.state) for d in deliveries_for(conn, announcement.id))
@@ -53,6 +59,7 @@ def overview(app: App, limit: int = 20) -> dict[str, Any]:
                     "state": str(announcement.state),
                     "revision": announcement.revision.number,
                     "title": announcement.revision.content.title,
+                    "note": _note_json(notes.get(announcement.id)),
                     "deliveries": dict(sorted(counts.items())),
                 }
             )
@@ -63,6 +70,7 @@ def announcement_list(app: App, state: AnnouncementState | None = None) -> dict[
     """``{"announcements": [{"id", "state", "revision", "title", ...}]}``, newest first."""
     with app.store.read() as conn:
         announcements = list_announcements(conn, state)
+        notes = state_notes(conn, announcements)
     return {
         "announcements": [
             {
@@ -75,6 +83,7 @@ def announcement_list(app: App, state: AnnouncementState | None = None) -> dict[
                 "targets": list(a.revision.content.targets),
                 "content_hash": a.revision.content_hash,
                 "updated_at": _iso(a.updated_at),
+                "note": _note_json(notes.get(a.id)),
             }
             for a in announcements
         ]
@@ -101,6 +110,10 @@ def audit_log(app: App, announcement_id: int | None = None) -> dict[str, Any]:
             for e in events
         ]
     }
+
+
+def _note_json(note: StateNote | None) -> dict[str, Any] | None:
+    return note.to_json() if note else None
 
 
 def _delivery_json(delivery: Delivery, revision: int | None) -> dict[str, Any]:

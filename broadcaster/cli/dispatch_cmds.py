@@ -144,6 +144,8 @@ def print_status(document: dict[str, Any], timezone: str) -> None:
             f"#{document['id']} {document['title']} — {document['state']} "
             f"(revision {document['revision']}); nothing has been sent yet."
         )
+    if document.get("note"):
+        console.print(f"Why: {document['note']['text']}", markup=False)
 
 
 def _follow(app: Any, announcement_id: int) -> None:
