@@ -90,11 +90,11 @@ def _check_approval(app: App, report: CheckReport) -> None:
 
 def _likely_authors(app: App, approvers: list[str]) -> list[tuple[str, str]]:
     """Approvers who write updates, each with how we know."""
-    from broadcaster.store.announcements import writers
+    from broadcaster.store.announcements import writer_counts
 
     listed = set(app.config.approval.authors)
     with app.store.read() as conn:
-        written = writers(conn)
+        written = writer_counts(conn)
     found = []
     for person in approvers:
         if person in listed:

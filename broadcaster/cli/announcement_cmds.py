@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from broadcaster.app import App
     from broadcaster.approval import Eligibility
     from broadcaster.model import Announcement
-    from broadcaster.preview import Preview
+    from broadcaster.preview import Preview, TargetPreview
 
 __all__ = ["register"]
 
@@ -330,7 +330,7 @@ def _print_preview(result: Preview, timezone: str, *, files: bool) -> None:
         console.print("The files each target writes: add --files.", style="dim")
 
 
-def _print_target(console: Any, item: Any, *, files: bool) -> None:
+def _print_target(console: Any, item: TargetPreview, *, files: bool) -> None:
     from broadcaster.rendering.readable import wrap_text
 
     if item.text is not None:

@@ -66,7 +66,11 @@ def reject(
     reject_announcement(
         cli.app(), cli.person(as_), announcement_id, reason, expected_hash=expected_hash
     )
-    stdout().print(f"Announcement {announcement_id} is rejected; its author can edit it.")
+    stdout().print(
+        f"Announcement {announcement_id} is rejected; its author can edit it. "
+        f"Your reason is shown in `broadcaster status {announcement_id}` and in the list.",
+        markup=False,
+    )
 
 
 def show(

@@ -34,7 +34,7 @@ __all__ = [
     "revision_numbers",
     "revisions_with_uids",
     "set_state",
-    "writers",
+    "writer_counts",
 ]
 
 
@@ -183,7 +183,7 @@ def revision_authors(conn: Connection, announcement_id: int) -> list[str]:
     return list(dict.fromkeys(row.author for row in rows))
 
 
-def writers(conn: Connection) -> dict[str, int]:
+def writer_counts(conn: Connection) -> dict[str, int]:
     """Everyone who wrote or edited any announcement, with how many revisions they wrote."""
     query = select(revisions.c.author, func.count()).group_by(revisions.c.author)
     return {author: int(count) for author, count in conn.execute(query)}
