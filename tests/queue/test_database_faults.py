@@ -63,9 +63,11 @@ def test_a_worker_waits_out_a_database_locked_for_a_minute(
     assert locked.wait(10), "the lock was never taken"
     try:
         wait_for(lambda: "database is unavailable" in workers.log(worker), 60, "the notice")
-    except AssertionError:
+    except AssertionError as exc:
         effects = len(recorder.state.effects)
-        raise AssertionError(f"{effects} posts; worker log:\n{workers.log(worker)[-3000:]}")
+        raise AssertionError(
+            f"{effects} posts; worker log:\n{workers.log(worker)[-3000:]}"
+        ) from exc
     during = len(recorder.state.effects)
     holder.join()
     assert worker.poll() is None  # still running
