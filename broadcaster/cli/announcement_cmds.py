@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -288,12 +289,12 @@ def _report_edit(app: App, announcement: Announcement, as_json: bool) -> None:
     if note is not None:
         number = announcement.revision.number
         whose = ", ".join(note.voided_approvals) or "none had been given yet"
-        stdout().print(
+        message = (
             f"Earlier approvals were voided by this edit (revision {number - 1}: {whose}). "
             f"Revision {number} must be approved again: submit it "
-            f"(broadcaster submit {announcement.id}); it then needs {allowed.who()}.",
-            markup=False,
+            f"(broadcaster submit {announcement.id}); it then needs {allowed.who()}."
         )
+        stdout().print(textwrap.fill(message, 78), markup=False)
 
 
 def _report_revision(announcement: Announcement, verb: str, as_json: bool) -> None:

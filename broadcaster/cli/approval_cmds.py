@@ -84,16 +84,29 @@ def show(
 ) -> None:
     """The exact text of a revision, its content hash, and who approved it when."""
     from broadcaster.approval_record import approval_record
+    from broadcaster.state_notes import state_notes
     from broadcaster.store.announcements import get_announcement
 
     app = state(ctx).app()
     with app.store.read() as conn:
         announcement = get_announcement(conn, announcement_id)
         record = approval_record(conn, announcement, app.config.approval.required, revision)
+        note = state_notes(conn, [announcement]).get(announcement.id)
     if as_json:
-        emit_json(record.to_json())
+        emit_json({**record.to_json(), "note": note.to_json() if note else None})
         return
-    stdout().print(_show_text(record, app.config.broadcaster.timezone), markup=False)
+    from broadcaster.rendering.readable import wrap_text
+
+    text = _show_text(record, app.config.broadcaster.timezone)
+    if note is not None:
+        why = f"Why {announcement.state}: {note.text()}"
+        if note.kind == "approvals_voided" and note.revision:
+            why += (
+                f"\nThe text they approved: broadcaster show {announcement.id} "
+                f"--revision {note.revision - 1}"
+            )
+        text += "\n\n" + wrap_text(why, width=78)
+    stdout().print(text, markup=False)
 
 
 def approval_lines(record: ApprovalRecord, timezone: str) -> str:

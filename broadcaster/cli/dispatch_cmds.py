@@ -145,7 +145,10 @@ def print_status(document: dict[str, Any], timezone: str) -> None:
             f"(revision {document['revision']}); nothing has been sent yet."
         )
     if document.get("note"):
-        console.print(f"Why: {document['note']['text']}", markup=False)
+        import textwrap
+
+        why = textwrap.fill(f"Why: {document['note']['text']}", 78, subsequent_indent="     ")
+        console.print(why, markup=False)
 
 
 def _follow(app: Any, announcement_id: int) -> None:

@@ -139,6 +139,10 @@ def test_show_of_an_older_revision_and_of_nothing(cli: Cli) -> None:
     assert (old["revision"], old["current_revision"], old["approved"]) == (1, 2, False)
     assert [a["person"] for a in old["approved_by"]] == [ANNA, JENS]
     assert "older revision" in cli("show", str(announcement), "--revision", "1").stdout
+    current = cli("show", str(announcement))
+    assert f"broadcaster show {announcement} --revision 1" in current.stdout
+    note = cli("show", str(announcement), "--json").json()["note"]
+    assert (note["kind"], note["voided_approvals"]) == ("approvals_voided", [ANNA, JENS])
     missing = cli("show", str(announcement), "--revision", "7")
     assert missing.exit_code == 2 and "has no revision 7" in missing.stderr
     assert cli("show", "999").exit_code == 2
