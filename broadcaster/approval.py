@@ -16,15 +16,77 @@ from broadcaster.app import App
 from broadcaster.config import ApprovalPolicy
 from broadcaster.errors import ApprovalError, InputError, StateError
 from broadcaster.model import Announcement, AnnouncementState
-from broadcaster.store.announcements import get_announcement, set_state
+from broadcaster.store.announcements import (
+    get_announcement,
+    revision_authors,
+    revision_hashes,
+    set_state,
+)
 from broadcaster.store.approvals import change_decision, decisions_for, record_decision
 from broadcaster.store.audit import record_event
 from broadcaster.text import check_text, normalise_newlines
 
-__all__ = ["ApprovalOutcome", "approve", "reject"]
+__all__ = [
+    "APPROVE",
+    "MIN_HASH_PREFIX",
+    "REJECT",
+    "ApprovalOutcome",
+    "Eligibility",
+    "approve",
+    "eligibility",
+    "eligibility_of",
+    "reject",
+]
 
 APPROVE = "approve"
 REJECT = "reject"
+#: The shortest content-hash prefix accepted for ``--hash`` (as short as git's abbreviations).
+MIN_HASH_PREFIX = 7
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Eligibility:
+    """Who may approve a revision: the approvers who did not write or edit it."""
+
+    required: int
+    approvers: list[str]
+    #: Everyone who wrote a revision of the announcement (its author first).
+    writers: list[str]
+    eligible: list[str]
+
+    @property
+    def possible(self) -> bool:
+        """True when enough eligible approvers exist to approve the revision."""
+        return len(self.eligible) >= self.required
+
+    def excluded(self) -> list[str]:
+        """The approvers who may not approve because they wrote or edited it."""
+        return [a for a in self.approvers if a not in self.eligible]
+
+    def who(self) -> str:
+        """``N approval(s) from: a, b`` with the approvers left out and why."""
+        names = ", ".join(self.eligible) or "nobody"
+        text = f"{self.required} approval(s) from: {names}"
+        if self.excluded():
+            text += f" (not {', '.join(self.excluded())}: wrote or edited it)"
+        return text
+
+
+def eligibility(policy: ApprovalPolicy, writers: list[str]) -> Eligibility:
+    """Apply the four-eyes rule to one announcement's writers."""
+    barred = set() if policy.allow_self_approval else set(writers)
+    return Eligibility(
+        required=policy.required,
+        approvers=list(policy.approvers),
+        writers=list(writers),
+        eligible=[a for a in policy.approvers if a not in barred],
+    )
+
+
+def eligibility_of(conn: Connection, policy: ApprovalPolicy, announcement_id: int) -> Eligibility:
+    """:func:`eligibility` for a stored announcement (every revision's writer counts)."""
+    return eligibility(policy, revision_authors(conn, announcement_id))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,10 +119,12 @@ def approve(
     with app.store.write() as conn:
         current = _pending(conn, announcement_id, expected_hash)
         revision = current.revision
-        if not policy.allow_self_approval and person in {current.author, revision.author}:
+        allowed = eligibility_of(conn, policy, announcement_id)
+        if person not in allowed.eligible:
+            did = "wrote" if person == current.author else "edited"
             raise ApprovalError(
-                f"{person} wrote announcement {announcement_id} and cannot approve it; "
-                "another approver must (allow_self_approval is off)"
+                f"{person} {did} announcement {announcement_id} and cannot approve it; "
+                f"it needs {allowed.who()} (allow_self_approval is off)"
             )
         counted = record_decision(
             conn,
@@ -149,12 +213,45 @@ def _pending(conn: Connection, announcement_id: int, expected_hash: str | None) 
             f"announcement {announcement_id} is {current.state}; only an announcement "
             "pending approval can be approved or rejected (submit it first)"
         )
-    if expected_hash is not None and expected_hash != current.revision.content_hash:
-        raise ApprovalError(
-            f"announcement {announcement_id} changed since it was shown to you "
-            f"(now revision {current.revision.number}); look at it again before deciding"
-        )
+    if expected_hash is not None:
+        _check_hash(expected_hash, current, revision_hashes(conn, announcement_id))
     return current
+
+
+def _check_hash(given: str, current: Announcement, hashes: dict[int, str]) -> None:
+    """Refuse unless ``given`` is the current revision's hash or a unique prefix of it.
+
+    Like git, a prefix of at least :data:`MIN_HASH_PREFIX` characters is enough when it names
+    one revision of this announcement. A prefix of an older revision means the text changed
+    after the approver looked: refused (exit 1). A prefix that is malformed, names nothing or
+    names several revisions is bad input (exit 2). Every message shows the full current hash.
+    """
+    revision = current.revision
+    now = f"revision {revision.number} has hash {revision.content_hash}"
+    prefix = given.strip().lower()
+    if len(prefix) < MIN_HASH_PREFIX or len(prefix) > 64 or not set(prefix) <= _HEX:
+        raise InputError(
+            f"--hash {given!r}: give the content hash or its first {MIN_HASH_PREFIX} or more "
+            f"hexadecimal characters; {now}"
+        )
+    # A revision can repeat an earlier text (an edit undone): the same hash is one match.
+    found = sorted({full for full in hashes.values() if full.startswith(prefix)})
+    if not found:
+        raise InputError(
+            f"--hash {given}: no revision of announcement {current.id} has such a hash; {now}"
+        )
+    if len(found) > 1:
+        raise InputError(
+            f"--hash {given} is ambiguous: it starts {len(found)} hashes of announcement "
+            f"{current.id} ({', '.join(found)}); give more characters. {now.capitalize()}"
+        )
+    if found[0] != revision.content_hash:
+        seen = max(number for number, full in hashes.items() if full == found[0])
+        raise ApprovalError(
+            f"announcement {current.id} changed since it was shown to you: --hash {given} is "
+            f"revision {seen}, but {now}; look at it again "
+            f"(`broadcaster preview {current.id}`) before deciding"
+        )
 
 
 def _approvers_of(conn: Connection, revision_id: int, content_hash: str) -> list[str]:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from broadcaster.app import App
-from broadcaster.errors import InputError, RenderError, StateError
+from broadcaster.approval import APPROVE, Eligibility, eligibility_of
+from broadcaster.errors import ApprovalError, InputError, RenderError, StateError
 from broadcaster.model import (
     Announcement,
     AnnouncementState,
@@ -24,6 +25,7 @@ from broadcaster.store.announcements import (
     get_announcement,
     set_state,
 )
+from broadcaster.store.approvals import decisions_for
 from broadcaster.store.audit import record_event
 from broadcaster.targets import resolve_targets
 from broadcaster.text import check_text, normalise_newlines
@@ -36,6 +38,7 @@ MAX_BODY = 20_000
 MAX_BODY_BYTES = 4 * MAX_BODY + 4
 # The same rule as the workspace's own [broadcaster] language: a language code, not a path.
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
+MAX_REASON = 500
 OVERRIDABLE_CHANNELS = tuple(ChannelName)
 _EDITABLE = (
     AnnouncementState.DRAFT,
@@ -118,6 +121,9 @@ def edit(app: App, actor: str, announcement_id: int, changes: EditInput) -> Anno
         _validate(content)
         if content == current.revision.content:
             raise InputError("nothing to change: the new revision would be identical")
+        voids = current.state in (AnnouncementState.PENDING_APPROVAL, AnnouncementState.APPROVED)
+        decisions = decisions_for(conn, current.revision.id) if voids else []
+        voided = [d.person for d in decisions if d.decision == APPROVE]
         number = current.revision.number + 1
         add_revision(conn, announcement_id, number, content, actor, now)
         set_state(
@@ -137,32 +143,63 @@ def edit(app: App, actor: str, announcement_id: int, changes: EditInput) -> Anno
             revision=number,
             content_hash=content.content_hash(),
             previous_state=str(current.state),
-            approvals_voided=current.state
-            in (AnnouncementState.PENDING_APPROVAL, AnnouncementState.APPROVED),
+            approvals_voided=voids,
+            voided_approvals=voided,
         )
         return get_announcement(conn, announcement_id)
 
 
 def submit(app: App, actor: str, announcement_id: int) -> Announcement:
-    """Ask for approval; refused while any target's output fails to render."""
+    """Ask for approval; refused while any target's output fails to render, or while too few
+    approvers may approve it (a request nobody can grant would wait forever)."""
+    policy = app.config.approval
     with app.store.read() as conn:
         draft = get_announcement(conn, announcement_id)
+        allowed = eligibility_of(conn, policy, announcement_id)
     check_transition(draft.state, AnnouncementState.PENDING_APPROVAL)
+    if not allowed.possible:
+        raise ApprovalError(_never_approvable(draft, allowed))
     problems = preview_announcement(app, draft).problems()
     if problems:
         raise RenderError("cannot submit while the preview has errors:\n" + "\n".join(problems))
     return _transition(app, actor, draft, AnnouncementState.PENDING_APPROVAL, "submitted")
 
 
-def cancel(app: App, actor: str, announcement_id: int) -> Announcement:
-    """Withdraw an announcement that has not been dispatched."""
+def _never_approvable(draft: Announcement, allowed: Eligibility) -> str:
+    count = len(allowed.eligible)
+    text = (
+        f"announcement {draft.id} was not submitted: it could never be approved. It needs "
+        f"{allowed.required} approval(s), and only {count} approver(s) may give one: "
+        f"{', '.join(allowed.eligible) or 'nobody'}"
+    )
+    if allowed.excluded():
+        text += f" ({', '.join(allowed.excluded())} wrote or edited it)"
+    return text + (
+        ".\nAdd an approver to [approval] approvers in broadcaster.toml "
+        "(or lower [approval] required), then submit again."
+    )
+
+
+def cancel(app: App, actor: str, announcement_id: int, reason: str | None = None) -> Announcement:
+    """Withdraw an announcement that has not been dispatched; the reason is kept in the log."""
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) > MAX_REASON:
+        raise InputError(f"--reason is {len(reason)} characters; at most {MAX_REASON}")
+    if reason is not None:
+        check_text("reason", reason, lines=False)
     with app.store.read() as conn:
         current = get_announcement(conn, announcement_id)
-    return _transition(app, actor, current, AnnouncementState.CANCELLED, "cancelled")
+    details = {} if reason is None else {"reason": reason}
+    return _transition(app, actor, current, AnnouncementState.CANCELLED, "cancelled", **details)
 
 
 def _transition(
-    app: App, actor: str, seen: Announcement, wanted: AnnouncementState, action: str
+    app: App,
+    actor: str,
+    seen: Announcement,
+    wanted: AnnouncementState,
+    action: str,
+    **details: str,
 ) -> Announcement:
     check_transition(seen.state, wanted)
     now = app.clock()
@@ -180,6 +217,7 @@ def _transition(
             announcement_id=seen.id,
             revision=seen.revision.number,
             content_hash=seen.revision.content_hash,
+            **details,
         )
         return get_announcement(conn, seen.id)
 

@@ -42,6 +42,7 @@ def check_workspace(app: App) -> CheckReport:
         f"{len(config.targets)} targets, {len(config.groups)} groups; secrets resolved"
     )
     report.lines.append(f"database ({app.store.dialect}) at schema revision {SCHEMA_REVISION}")
+    _check_approval(app, report)
     _check_templates(app, report)
     for target in config.targets:
         try:
@@ -55,6 +56,52 @@ def check_workspace(app: App) -> CheckReport:
         else:
             report.lines.append(f"target {target.id} ({target.channel}): a sample renders")
     return report
+
+
+def _check_approval(app: App, report: CheckReport) -> None:
+    """Can an update ever be approved? Not if the approvers who may approve it are too few.
+
+    Nobody approves what they wrote or edited, so an approver who also writes updates (a
+    "likely author": listed in ``[approval] authors``, or a writer of announcements in this
+    workspace) leaves one approver fewer for each of their own updates.
+    """
+    policy = app.config.approval
+    approvers, required = policy.approvers, policy.required
+    names = ", ".join(approvers) or "none"
+    setting = f"[approval] required = {required} with {len(approvers)} approver(s) ({names})"
+    if len(approvers) < required:  # only with none listed: loading refuses too few
+        report.problems.append(
+            f"{setting}: no announcement can ever be approved; "
+            "add approvers to [approval] approvers or lower [approval] required"
+        )
+        return
+    likely = [] if policy.allow_self_approval else _likely_authors(app, approvers)
+    if likely and len(approvers) - 1 < required:
+        who = "; ".join(f"{person} ({why})" for person, why in likely)
+        report.problems.append(
+            f"{setting}: an update written or edited by a likely author can never be approved, "
+            f"because only {len(approvers) - 1} other approver(s) would remain. Likely authors: "
+            f"{who}. Add an approver to [approval] approvers or lower [approval] required"
+        )
+        return
+    authors = f"; likely authors among them: {', '.join(p for p, _ in likely)}" if likely else ""
+    report.lines.append(f"approval: {required} of {len(approvers)} approvers ({names}){authors}")
+
+
+def _likely_authors(app: App, approvers: list[str]) -> list[tuple[str, str]]:
+    """Approvers who write updates, each with how we know."""
+    from broadcaster.store.announcements import writer_counts
+
+    listed = set(app.config.approval.authors)
+    with app.store.read() as conn:
+        written = writer_counts(conn)
+    found = []
+    for person in approvers:
+        if person in listed:
+            found.append((person, "listed in [approval] authors"))
+        elif person in written:
+            found.append((person, f"wrote or edited {written[person]} revision(s) here"))
+    return found
 
 
 def _check_templates(app: App, report: CheckReport) -> None:

@@ -108,6 +108,9 @@ class ApprovalPolicy(_Model):
     required: int = Field(2, ge=1, le=10)
     approvers: list[Identifier] = Field(default_factory=list)
     allow_self_approval: bool = False
+    #: People who write updates (the communications officers). Nobody approves what they wrote,
+    #: so ``check`` reports an approver listed here who would leave too few approvers.
+    authors: list[Identifier] = Field(default_factory=list)
     teams_channel_id: str | None = None
     identities: dict[str, str] = Field(default_factory=dict)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broadcaster.app import App
+from broadcaster.approval_record import ApprovalRecord
 from broadcaster.channels.base import Rendered
 from broadcaster.errors import InputError, NotFoundError
 from broadcaster.model import Announcement
@@ -21,14 +22,18 @@ class TargetPreview:
     target: str
     channel: str
     rendered: Rendered | None
+    #: What a reader of the target sees, from the adapter's :meth:`~Channel.readable`.
+    text: str | None = None
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """The DESIGN §5 shape: target, channel, text|card|files, errors."""
+        """The DESIGN §5 shape: target, channel, text (as read), card|files, errors."""
         document: dict[str, Any] = {"target": self.target, "channel": self.channel}
+        if self.text is not None:
+            document["text"] = self.text
         rendered = self.rendered
         if rendered is not None:
-            for key in ("text", "card", "files"):
+            for key in ("card", "files"):
                 value = getattr(rendered, key)
                 if value is not None:
                     document[key] = value
@@ -42,23 +47,32 @@ class Preview:
 
     announcement: Announcement
     targets: list[TargetPreview]
+    #: Who approved this revision and its hash, when the caller looked it up.
+    approval: ApprovalRecord | None = None
 
     def problems(self) -> list[str]:
         """Every error as ``target: message``."""
         return [f"{t.target}: {error}" for t in self.targets for error in t.errors]
 
     def to_json(self) -> dict[str, Any]:
-        """``{"id", "revision", "content_hash", "targets": [...]}``."""
+        """``{"id", "state", "revision", "content_hash", "approval", "targets": [...]}``."""
+        approval = self.approval
         return {
             "id": self.announcement.id,
+            "state": str(self.announcement.state),
             "revision": self.announcement.revision.number,
             "content_hash": self.announcement.revision.content_hash,
+            "approval": approval.summary_json() if approval else None,
             "targets": [t.to_json() for t in self.targets],
         }
 
 
 def preview_announcement(
-    app: App, announcement: Announcement, only_target: str | None = None
+    app: App,
+    announcement: Announcement,
+    only_target: str | None = None,
+    *,
+    approval: ApprovalRecord | None = None,
 ) -> Preview:
     """Render the current revision for each of its targets (nothing is written or sent)."""
     target_ids = announcement.revision.content.targets
@@ -70,7 +84,8 @@ def preview_announcement(
             )
         target_ids = (only_target,)
     now = app.clock()
-    return Preview(announcement, [_preview_one(app, announcement, t, now) for t in target_ids])
+    targets = [_preview_one(app, announcement, t, now) for t in target_ids]
+    return Preview(announcement, targets, approval)
 
 
 def _preview_one(app: App, announcement: Announcement, target_id: str, now: Any) -> TargetPreview:
@@ -87,8 +102,13 @@ def _preview_one(app: App, announcement: Announcement, target_id: str, now: Any)
         )
         adapter = app.registry.create(message.target, app.channel_context())
         rendered = adapter.prepare(message)
+        text = adapter.readable(message, rendered)
     except InputError as exc:  # RenderError included: template and limit problems
         return TargetPreview(target=target_id, channel=channel, rendered=None, errors=[str(exc)])
     return TargetPreview(
-        target=target_id, channel=channel, rendered=rendered, errors=list(rendered.problems)
+        target=target_id,
+        channel=channel,
+        rendered=rendered,
+        text=text,
+        errors=list(rendered.problems),
     )

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from broadcaster.app import App
 from broadcaster.model import Announcement, AnnouncementState
 from broadcaster.schedule import pending_schedules
+from broadcaster.state_notes import StateNote, state_notes
 from broadcaster.store.announcements import (
     get_announcement,
     list_announcements,
@@ -32,6 +33,7 @@ def announcement_status(app: App, announcement_id: int) -> dict[str, Any]:
         found = deliveries_for(conn, announcement_id)
         numbers = revision_numbers(conn, announcement_id)
         schedules = _schedules(app, conn, [announcement])
+        note = state_notes(conn, [announcement]).get(announcement.id)
     return {
         "id": announcement.id,
         "state": str(announcement.state),
@@ -39,6 +41,9 @@ def announcement_status(app: App, announcement_id: int) -> dict[str, Any]:
         "title": announcement.revision.content.title,
         "content_hash": announcement.revision.content_hash,
         "schedule": schedules.get(announcement.id),
+        # Why it is in this state: a rejection's or cancellation's reason, or an edit that
+        # voided the approvals; None when the state needs no explaining.
+        "note": _note_json(note),
         "deliveries": [_delivery_json(d, numbers.get(d.revision_id)) for d in found],
         # SMS list progress arrives with the SMS channel; the key is part of the shape already.
         "lists": {},
@@ -50,6 +55,7 @@ def overview(app: App, limit: int = 20) -> dict[str, Any]:
     with app.store.read() as conn:
         announcements = list_announcements(conn)[:limit]
         schedules = _schedules(app, conn, announcements)
+        notes = state_notes(conn, announcements)
         rows = []
         for announcement in announcements:
             counts = Counter(str(d.state) for d in deliveries_for(conn, announcement.id))
@@ -60,6 +66,7 @@ def overview(app: App, limit: int = 20) -> dict[str, Any]:
                     "revision": announcement.revision.number,
                     "title": announcement.revision.content.title,
                     "schedule": schedules.get(announcement.id),
+                    "note": _note_json(notes.get(announcement.id)),
                     "deliveries": dict(sorted(counts.items())),
                 }
             )
@@ -71,6 +78,7 @@ def announcement_list(app: App, state: AnnouncementState | None = None) -> dict[
     with app.store.read() as conn:
         announcements = list_announcements(conn, state)
         schedules = _schedules(app, conn, announcements)
+        notes = state_notes(conn, announcements)
     return {
         "announcements": [
             {
@@ -84,6 +92,7 @@ def announcement_list(app: App, state: AnnouncementState | None = None) -> dict[
                 "content_hash": a.revision.content_hash,
                 "updated_at": _iso(a.updated_at),
                 "schedule": schedules.get(a.id),
+                "note": _note_json(notes.get(a.id)),
             }
             for a in announcements
         ]
@@ -125,6 +134,10 @@ def _schedules(
         dispatching[revision_id]: schedule.to_json(timezone, now)
         for revision_id, schedule in pending_schedules(conn, dispatching, now).items()
     }
+
+
+def _note_json(note: StateNote | None) -> dict[str, Any] | None:
+    return note.to_json() if note else None
 
 
 def _delivery_json(delivery: Delivery, revision: int | None) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """The channel adapter protocol: render → check → send, with verify for uncertain outcomes.
 
+``readable`` is the adapter's reading of what it rendered, as a person will see it; ``preview``
+shows that to the approver, for every channel alike.
+
 An adapter is built per target from that target's typed configuration and a
 :class:`ChannelContext`; it holds no global state. ``send`` either returns a :class:`Receipt`
 (the platform's id for what was posted) or raises a :class:`~broadcaster.errors.ChannelError`
@@ -17,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 from broadcaster.config import TargetConfig
 from broadcaster.rendering import Renderer
 from broadcaster.rendering.message import Message
+from broadcaster.rendering.readable import message_text
 from broadcaster.timeutil import Clock
 
 __all__ = ["Channel", "ChannelContext", "Receipt", "RecipientDirectory", "Rendered"]
@@ -125,6 +129,18 @@ class Channel(ABC):
             files=rendered.files,
             problems=(*rendered.problems, *problems),
         )
+
+    def readable(self, message: Message, rendered: Rendered) -> str:
+        """What a reader of this target sees, as plain text with links written out.
+
+        ``preview`` shows this to the officer and the approver, who must judge words, not
+        payloads. The default is the rendered text as it is (a plain-text channel's payload is
+        what its reader gets), or, for a channel that renders only a card or files, a neutral
+        reading of the message; adapters whose payload is markup or files override it.
+        """
+        if rendered.text is not None:
+            return rendered.text
+        return message_text(message, self.context.timezone)
 
     @abstractmethod
     async def send(self, message: Message, rendered: Rendered) -> Receipt:

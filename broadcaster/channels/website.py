@@ -26,6 +26,7 @@ from broadcaster.channels.static_site import StaticSite, entry_from_message, pag
 from broadcaster.config import TargetConfig, WebsiteStaticTarget
 from broadcaster.errors import InputError, PermanentError, RenderError, TransientError
 from broadcaster.rendering.message import Message
+from broadcaster.rendering.readable import html_to_text
 
 __all__ = ["WebsiteChannel"]
 
@@ -78,6 +79,16 @@ class WebsiteChannel(Channel):
     def render(self, message: Message) -> Rendered:
         """The site's files as they will be once this message is published."""
         return Rendered(files=self._site(message).preview(entry_from_message(message)))
+
+    def readable(self, message: Message, rendered: Rendered) -> str:
+        """The update's own page as a visitor reads it (banner, title, time, body, contacts)."""
+        page = page_path(message.uid)
+        html = (rendered.files or {}).get(page)
+        if html is None:
+            return super().readable(message, rendered)
+        public_url = self.static_target.public_url
+        base_url = f"{public_url.rstrip('/')}/{page}" if public_url else None
+        return html_to_text(html, base_url=base_url)
 
     async def send(self, message: Message, rendered: Rendered) -> Receipt:
         """Write the site, then run ``publish_command`` (if set) unless it already ran.

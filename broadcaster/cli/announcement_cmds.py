@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,8 +22,10 @@ from broadcaster.errors import InputError
 from broadcaster.model import AnnouncementState, Severity
 
 if TYPE_CHECKING:
+    from broadcaster.app import App
+    from broadcaster.approval import Eligibility
     from broadcaster.model import Announcement
-    from broadcaster.preview import Preview
+    from broadcaster.preview import Preview, TargetPreview
 
 __all__ = ["register"]
 
@@ -113,8 +116,9 @@ def edit(
         overrides=_overrides(override) if override else None,
         to=tuple(to) if to else None,
     )
-    announcement = edit_announcement(cli.app(), cli.person(as_), announcement_id, changes)
-    _report_revision(announcement, "Edited", as_json)
+    app = cli.app()
+    announcement = edit_announcement(app, cli.person(as_), announcement_id, changes)
+    _report_edit(app, announcement, as_json)
 
 
 def list_(
@@ -125,6 +129,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List announcements, newest first."""
+    from rich.markup import escape
     from rich.table import Table
 
     from broadcaster.cli.dispatch_cmds import state_cell
@@ -141,31 +146,42 @@ def list_(
             state_cell(row),
             str(row["revision"]),
             row["severity"],
-            row["title"],
+            escape(row["title"]),
             row["author"],
             ", ".join(row["targets"]),
         )
-    stdout().print(table if document["announcements"] else "No announcements yet.")
+    console = stdout()
+    console.print(table if document["announcements"] else "No announcements yet.")
+    # The reason behind a state, short, under the table (a column would not fit 80 columns);
+    # `status ID` prints it whole.
+    for row in document["announcements"]:
+        if row["note"]:
+            console.print(f"#{row['id']} {row['note']['short']}", markup=False)
 
 
 def preview(
     ctx: typer.Context,
     announcement_id: IdArgument,
     target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
+    files: Annotated[
+        bool, typer.Option("--files", help="Also list the files a target writes (website).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Show what each target will get; exit 2 if any of it cannot be sent."""
+    """Show what each target's readers will see; exit 2 if any of it cannot be sent."""
+    from broadcaster.approval_record import approval_record
     from broadcaster.preview import preview_announcement
     from broadcaster.store.announcements import get_announcement
 
     app = state(ctx).app()
     with app.store.read() as conn:
         announcement = get_announcement(conn, announcement_id)
-    result = preview_announcement(app, announcement, target)
+        record = approval_record(conn, announcement, app.config.approval.required)
+    result = preview_announcement(app, announcement, target, approval=record)
     if as_json:
         emit_json(result.to_json())
     else:
-        _print_preview(result)
+        _print_preview(result, app.config.broadcaster.timezone, files=files)
     if result.problems():
         raise typer.Exit(2)
 
@@ -175,29 +191,35 @@ def submit(
     announcement_id: IdArgument,
     as_: AsOption = None,
 ) -> None:
-    """Ask for approval of the current revision."""
+    """Ask for approval of the current revision (refused if it could never be approved)."""
     from broadcaster.authoring import submit as submit_announcement
 
     cli = state(ctx)
-    announcement = submit_announcement(cli.app(), cli.person(as_), announcement_id)
-    policy = cli.app().config.approval
+    app = cli.app()
+    announcement = submit_announcement(app, cli.person(as_), announcement_id)
+    allowed = _eligibility(app, announcement.id)
     stdout().print(
-        f"Announcement {announcement.id} (revision {announcement.revision.number}) is waiting "
-        f"for {policy.required} approval(s) from: {', '.join(policy.approvers)}"
+        f"Announcement {announcement.id} (revision {announcement.revision.number}, hash "
+        f"{announcement.revision.content_hash[:12]}) is waiting for {allowed.who()}"
     )
 
 
 def cancel(
     ctx: typer.Context,
     announcement_id: IdArgument,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", "-r", help="Why; shown in status and list."),
+    ] = None,
     as_: AsOption = None,
 ) -> None:
     """Withdraw an announcement that has not been sent."""
     from broadcaster.authoring import cancel as cancel_announcement
 
     cli = state(ctx)
-    announcement = cancel_announcement(cli.app(), cli.person(as_), announcement_id)
-    stdout().print(f"Announcement {announcement.id} is cancelled.")
+    announcement = cancel_announcement(cli.app(), cli.person(as_), announcement_id, reason)
+    why = f" Reason: {reason.strip()}" if reason and reason.strip() else ""
+    stdout().print(f"Announcement {announcement.id} is cancelled.{why}", markup=False)
 
 
 def _read_body(body: str | None, body_file: Path | None, *, required: bool) -> str | None:
@@ -238,18 +260,59 @@ def _overrides(values: list[str] | None) -> dict[str, str]:
     return overrides
 
 
-def _report_revision(announcement: Announcement, verb: str, as_json: bool) -> None:
+def _revision_json(announcement: Announcement) -> dict[str, Any]:
     revision = announcement.revision
+    return {
+        "id": announcement.id,
+        "revision": revision.number,
+        "state": str(announcement.state),
+        "content_hash": revision.content_hash,
+        "targets": list(revision.content.targets),
+    }
+
+
+def _eligibility(app: App, announcement_id: int) -> Eligibility:
+    from broadcaster.approval import eligibility_of
+
+    with app.store.read() as conn:
+        return eligibility_of(conn, app.config.approval, announcement_id)
+
+
+def _report_edit(app: App, announcement: Announcement, as_json: bool) -> None:
+    """The new revision, and whether this edit voided approvals (and who must approve now)."""
+    from broadcaster.state_notes import state_notes
+
+    with app.store.read() as conn:
+        note = state_notes(conn, [announcement]).get(announcement.id)
+    allowed = _eligibility(app, announcement.id)
     if as_json:
         emit_json(
             {
-                "id": announcement.id,
-                "revision": revision.number,
-                "state": str(announcement.state),
-                "content_hash": revision.content_hash,
-                "targets": list(revision.content.targets),
+                **_revision_json(announcement),
+                "approvals_voided": note is not None,
+                "voided_approvals": note.voided_approvals if note else [],
+                "note": note.to_json() if note else None,
+                "required": allowed.required,
+                "eligible_approvers": allowed.eligible,
             }
         )
+        return
+    _report_revision(announcement, "Edited", as_json=False)
+    if note is not None:
+        number = announcement.revision.number
+        whose = ", ".join(note.voided_approvals) or "none had been given yet"
+        message = (
+            f"Earlier approvals were voided by this edit (revision {number - 1}: {whose}). "
+            f"Revision {number} must be approved again: submit it "
+            f"(broadcaster submit {announcement.id}); it then needs {allowed.who()}."
+        )
+        stdout().print(textwrap.fill(message, 78), markup=False)
+
+
+def _report_revision(announcement: Announcement, verb: str, as_json: bool) -> None:
+    revision = announcement.revision
+    if as_json:
+        emit_json(_revision_json(announcement))
         return
     stdout().print(
         f"{verb} announcement [bold]{announcement.id}[/] (revision {revision.number}, "
@@ -259,30 +322,38 @@ def _report_revision(announcement: Announcement, verb: str, as_json: bool) -> No
     )
 
 
-def _print_preview(result: Preview) -> None:
+def _print_preview(result: Preview, timezone: str, *, files: bool) -> None:
     from rich.markup import escape
     from rich.rule import Rule
 
+    from broadcaster.cli.approval_cmds import approval_lines
+
     console = stdout()
+    if result.approval is not None:
+        console.print(approval_lines(result.approval, timezone), markup=False)
     for item in result.targets:
-        console.print(Rule(f"{item.target} ({item.channel})", align="left"))
-        _print_rendered(console, item.to_json())
+        console.print(Rule(escape(f"{item.target} ({item.channel})"), align="left"))
+        _print_target(console, item, files=files)
         for error in item.errors:
             console.print(f"[bold red]error:[/] {escape(error)}")
     problems = result.problems()
     summary = f"{len(problems)} problem(s)" if problems else "no problems"
     console.print(Rule(f"revision {result.announcement.revision.number}: {summary}"))
+    if not files and any(item.rendered and item.rendered.files for item in result.targets):
+        console.print("The files each target writes: add --files.", style="dim")
 
 
-def _print_rendered(console: Any, document: dict[str, Any]) -> None:
-    from rich.markup import escape
+def _print_target(console: Any, item: TargetPreview, *, files: bool) -> None:
+    from broadcaster.rendering.readable import wrap_text
 
-    if "text" in document:
-        console.print(escape(document["text"]))
-    if "card" in document:
-        console.print_json(data=document["card"])
-    for name, content in (document.get("files") or {}).items():
-        console.print(f"  {name}  ({len(content.encode())} bytes)")
+    if item.text is not None:
+        console.print(wrap_text(item.text).rstrip("\n"), markup=False)
+    rendered = item.rendered
+    if rendered is not None and rendered.card is not None:
+        console.print_json(data=rendered.card)
+    if files and rendered is not None:
+        for name, content in (rendered.files or {}).items():
+            console.print(f"  {name}  ({len(content.encode())} bytes)", markup=False)
 
 
 def register(app: typer.Typer) -> None:

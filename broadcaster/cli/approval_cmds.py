@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from broadcaster.cli._common import AsOption, IdArgument, state, stdout
+from broadcaster.cli._common import AsOption, IdArgument, JsonOption, emit_json, state, stdout
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from broadcaster.approval_record import ApprovalRecord
+
+__all__ = ["approval_lines", "register"]
 
 HashOption = Annotated[
     str | None,
     typer.Option(
         "--hash",
         metavar="SHA256",
-        help="Decide only if the content still has this hash (from preview/status --json).",
+        help="Decide only if the content still has this hash, or a unique prefix of it of at "
+        "least 7 characters (from preview, show or status).",
     ),
 ]
 
@@ -34,15 +38,17 @@ def approve(
         cli.app(), cli.person(as_), announcement_id, expected_hash=expected_hash
     )
     count = f"{len(outcome.approved_by)} of {outcome.required}"
+    revision = outcome.announcement.revision
+    signed = f"revision {revision.number}, hash {revision.content_hash[:12]}"
     if not outcome.counted:
-        message = f"You had already approved this revision ({count} approvals)."
+        message = f"You had already approved {signed} ({count} approvals)."
     elif outcome.complete:
         message = (
-            f"Approved ({count}): announcement {announcement_id} may now be sent "
+            f"Approved ({count}, {signed}): announcement {announcement_id} may now be sent "
             f"with `broadcaster send {announcement_id}`."
         )
     else:
-        message = f"Approval recorded ({count}); waiting for more."
+        message = f"Approval of {signed} recorded ({count}); waiting for more."
     stdout().print(message)
 
 
@@ -60,10 +66,114 @@ def reject(
     reject_announcement(
         cli.app(), cli.person(as_), announcement_id, reason, expected_hash=expected_hash
     )
-    stdout().print(f"Announcement {announcement_id} is rejected; its author can edit it.")
+    stdout().print(
+        f"Announcement {announcement_id} is rejected; its author can edit it. "
+        f"Your reason is shown in `broadcaster status {announcement_id}` and in the list.",
+        markup=False,
+    )
+
+
+def show(
+    ctx: typer.Context,
+    announcement_id: IdArgument,
+    revision: Annotated[
+        int | None,
+        typer.Option(
+            "--revision",
+            min=1,
+            max=2**31 - 1,
+            help="An earlier revision (default: the current one).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The exact text of a revision, its content hash, and who approved it when."""
+    from broadcaster.approval_record import approval_record
+    from broadcaster.state_notes import state_notes
+    from broadcaster.store.announcements import get_announcement
+
+    app = state(ctx).app()
+    with app.store.read() as conn:
+        announcement = get_announcement(conn, announcement_id)
+        record = approval_record(conn, announcement, app.config.approval.required, revision)
+        note = state_notes(conn, [announcement]).get(announcement.id)
+    if as_json:
+        emit_json({**record.to_json(), "note": note.to_json() if note else None})
+        return
+    from broadcaster.rendering.readable import wrap_text
+
+    text = _show_text(record, app.config.broadcaster.timezone)
+    if note is not None:
+        why = f"Why {announcement.state}: {note.text()}"
+        if note.kind == "approvals_voided" and note.revision:
+            why += (
+                f"\nThe text they approved: broadcaster show {announcement.id} "
+                f"--revision {note.revision - 1}"
+            )
+        text += "\n\n" + wrap_text(why, width=78)
+    stdout().print(text, markup=False)
+
+
+def approval_lines(record: ApprovalRecord, timezone: str) -> str:
+    """Revision, full hash and approvals: the top of ``show`` and ``preview``."""
+    from broadcaster.rendering.readable import wrap_text
+    from broadcaster.timeutil import format_local
+
+    revision = record.revision
+    lines = [f"Revision {revision.number}, content hash:", f"  {revision.content_hash}"]
+    if not record.hash_verified:
+        lines.append(
+            "WARNING: the stored text does not match this hash; it is not what was signed."
+        )
+    approvals = record.approvals
+    if record.approved:
+        lines.append(f"Approved ({len(approvals)} of {record.required} required) by:")
+    elif approvals:
+        lines.append(f"Approvals so far ({len(approvals)} of {record.required} required):")
+    for decision in approvals:
+        when = format_local(decision.decided_at, timezone)
+        lines.append(f"  {decision.person}, {when}, via {decision.via}")
+    for decision in record.rejections:
+        when = format_local(decision.decided_at, timezone)
+        lines.append(f"Rejected by {decision.person}, {when}: {decision.reason}")
+    if not record.is_current:
+        current = record.announcement.revision.number
+        lines.append(f"(An older revision: the current one is revision {current}.)")
+    elif not (approvals or record.rejections):
+        lines.append(f"Not approved yet ({record.announcement.state}).")
+    return wrap_text("\n".join(lines), width=78)
+
+
+def _show_text(record: ApprovalRecord, timezone: str) -> str:
+    from broadcaster.timeutil import format_local
+
+    announcement = record.announcement
+    revision = record.revision
+    content = revision.content
+    lines = [
+        f"Announcement {announcement.id}: {announcement.state}",
+        approval_lines(record, timezone),
+        "",
+        f"Written by {revision.author}, {format_local(revision.created_at, timezone)}",
+        f"Title:     {content.title}",
+        f"Severity:  {content.severity}",
+        f"Language:  {content.language}",
+        f"Link:      {content.link or '-'}",
+        f"Targets:   {', '.join(content.targets)}",
+    ]
+    if content.kind != "original":
+        lines.append(f"Kind:      {content.kind}")
+    for channel, text in sorted(content.overrides.items()):
+        lines.append(f"Override:  {channel} = {text}")
+    lines += ["", "Body (as stored and hashed, indented by two spaces):", ""]
+    lines += [f"  {line}" if line else "" for line in content.body.splitlines()]
+    if record.is_current:
+        lines += ["", f"What readers see: broadcaster preview {announcement.id}"]
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
     """Add these commands to the root app."""
     app.command()(approve)
     app.command()(reject)
+    app.command()(show)

@@ -227,6 +227,11 @@ def print_status(document: dict[str, Any], timezone: str) -> None:
             f"Scheduled: {schedule['local']} ({schedule['timezone']}). Take it back with "
             f"`broadcaster send {number} --cancel`, move it with `--at WHEN`."
         )
+    if document.get("note"):
+        import textwrap
+
+        why = textwrap.fill(f"Why: {document['note']['text']}", 78, subsequent_indent="     ")
+        console.print(why, markup=False)
 
 
 def _follow(app: Any, announcement_id: int) -> None:

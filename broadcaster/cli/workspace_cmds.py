@@ -47,11 +47,14 @@ def check(
     if as_json:
         emit_json(report.to_json())
     else:
+        from rich.markup import escape
+
         console = stdout()
+        # Lines quote configuration sections ("[approval] required"): never read as markup.
         for line in report.lines:
-            console.print(f"[green]ok[/]   {line}")
+            console.print(f"[green]ok[/]   {escape(line)}")
         for problem in report.problems:
-            console.print(f"[red]fail[/] {problem}")
+            console.print(f"[red]fail[/] {escape(problem)}")
     if report.problems:
         raise typer.Exit(2)
 

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, func, select, update
 
 from broadcaster.errors import NotFoundError, StateError
 from broadcaster.model import (
@@ -28,10 +28,13 @@ __all__ = [
     "get_revision_by_id",
     "list_announcements",
     "lock_state",
+    "revision_authors",
+    "revision_hashes",
     "revision_number",
     "revision_numbers",
     "revisions_with_uids",
     "set_state",
+    "writer_counts",
 ]
 
 
@@ -158,6 +161,32 @@ def revision_numbers(conn: Connection, announcement_id: int) -> dict[int, int]:
         )
     )
     return {row.id: row.number for row in rows}
+
+
+def revision_hashes(conn: Connection, announcement_id: int) -> dict[int, str]:
+    """Revision number -> content hash, for every revision of one announcement."""
+    rows = conn.execute(
+        select(revisions.c.number, revisions.c.content_hash).where(
+            revisions.c.announcement_id == announcement_id
+        )
+    )
+    return {row.number: row.content_hash for row in rows}
+
+
+def revision_authors(conn: Connection, announcement_id: int) -> list[str]:
+    """Everyone who wrote a revision of one announcement, first writer first, each once."""
+    rows = conn.execute(
+        select(revisions.c.author)
+        .where(revisions.c.announcement_id == announcement_id)
+        .order_by(revisions.c.number)
+    )
+    return list(dict.fromkeys(row.author for row in rows))
+
+
+def writer_counts(conn: Connection) -> dict[str, int]:
+    """Everyone who wrote or edited any announcement, with how many revisions they wrote."""
+    query = select(revisions.c.author, func.count()).group_by(revisions.c.author)
+    return {author: int(count) for author, count in conn.execute(query)}
 
 
 def list_announcements(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,11 +50,18 @@ def record_event(
     )
 
 
-def list_events(conn: Connection, announcement_id: int | None = None) -> list[AuditEvent]:
-    """Events in the order they happened, all or for one announcement."""
+def list_events(
+    conn: Connection,
+    announcement_id: int | None = None,
+    *,
+    actions: Collection[str] | None = None,
+) -> list[AuditEvent]:
+    """Events in the order they happened, all or for one announcement (or of some actions)."""
     query = select(audit_events).order_by(audit_events.c.id)
     if announcement_id is not None:
         query = query.where(audit_events.c.announcement_id == announcement_id)
+    if actions is not None:
+        query = query.where(audit_events.c.action.in_(list(actions)))
     return [
         AuditEvent(
             id=row.id,

@@ -29,6 +29,8 @@ CASES: list[tuple[list[str], str]] = [
     (["send", HUGE_ID], "is not an id"),
     (["unschedule", HUGE_ID], "is not an id"),
     (["cancel", HUGE_ID], "is not an id"),
+    (["show", HUGE_ID], "is not an id"),
+    (["show", "1", "--revision", HUGE_ID], "Invalid value for '--revision'"),
     (["submit", "0"], "is not an id"),
     (["status", "-1"], "No such option"),
     (["status", "1e3"], "is not an id"),
@@ -72,6 +74,7 @@ CASES: list[tuple[list[str], str]] = [
     # Decisions and lists.
     (["reject", "1", "--reason", "", "--as", "anna.hasselbom"], "--reason is required"),
     (["reject", "1", "--reason", "Nej\x07", "--as", "anna.hasselbom"], "U+0007"),
+    (["cancel", "1", "--reason", "Nej\x1b[2J"], "U+001B"),
     (["list", "--state", "bogus"], "bogus"),
     # The workspace itself.
     (["--config", "missing.toml", "list"], "no configuration file"),
