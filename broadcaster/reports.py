@@ -11,6 +11,7 @@ from typing import Any
 
 from broadcaster.app import App
 from broadcaster.model import AnnouncementState
+from broadcaster.privacy import mask_phone_numbers
 from broadcaster.store.announcements import (
     get_announcement,
     list_announcements,
@@ -112,10 +113,15 @@ def _delivery_json(delivery: Delivery, revision: int | None) -> dict[str, Any]:
         "state": str(delivery.state),
         "attempts": delivery.attempts,
         "platform_id": delivery.platform_id,
-        "last_error": delivery.last_error,
+        # Masked again on the way out: rows written before masking was done on storing.
+        "last_error": _masked(delivery.last_error),
         "next_attempt_at": _iso(delivery.next_attempt_at),
         "sent_at": _iso(delivery.sent_at),
     }
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else mask_phone_numbers(text)
 
 
 def _iso(moment: datetime | None) -> str | None:
