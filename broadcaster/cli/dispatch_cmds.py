@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from broadcaster.cli._common import AsOption, JsonOption, emit_json, state, stderr, stdout
+from broadcaster.cli._common import AsOption, JsonOption, emit_json, state, stdout
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -78,16 +78,20 @@ def worker(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit as soon as no job is due (drain and exit).")
     ] = False,
+    json_logs: Annotated[
+        bool, typer.Option("--json-logs", help="Log one JSON object per line (for machines).")
+    ] = False,
 ) -> None:
     """Run the queue: deliver, retry, until stopped with Ctrl-C or SIGTERM."""
     import asyncio
     import logging
     import signal
+    import sys
 
+    from broadcaster.logs import log_to
     from broadcaster.worker_runtime import run_worker
 
     app = state(ctx).app()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -96,8 +100,11 @@ def worker(
             loop.add_signal_handler(signum, stop.set)
         return await run_worker(app, until_idle=until_idle, stop=stop)
 
-    processed = asyncio.run(main())
-    stderr().print(f"worker stopped after {processed} job(s)")
+    with log_to(sys.stderr, app.config.broadcaster.timezone, json_lines=json_logs):
+        processed = asyncio.run(main())
+        logging.getLogger("broadcaster.worker").info(
+            "worker stopped after %d job(s)", processed, extra={"jobs": processed}
+        )
 
 
 def status_table(document: dict[str, Any], timezone: str) -> Table:
