@@ -6,12 +6,13 @@ The CLI prints these as JSON or as tables; keeping the shape here means both vie
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from broadcaster.app import App
 from broadcaster.model import AnnouncementState
 from broadcaster.privacy import mask_phone_numbers
+from broadcaster.queue.jobs import activity
 from broadcaster.store.announcements import (
     get_announcement,
     list_announcements,
@@ -20,7 +21,13 @@ from broadcaster.store.announcements import (
 from broadcaster.store.audit import list_events
 from broadcaster.store.deliveries import Delivery, deliveries_for
 
-__all__ = ["announcement_list", "announcement_status", "audit_log", "overview"]
+__all__ = [
+    "announcement_list",
+    "announcement_status",
+    "audit_log",
+    "overview",
+    "workers_absent",
+]
 
 
 def announcement_status(app: App, announcement_id: int) -> dict[str, Any]:
@@ -102,6 +109,13 @@ def audit_log(app: App, announcement_id: int | None = None) -> dict[str, Any]:
             for e in events
         ]
     }
+
+
+def workers_absent(app: App, silence: timedelta) -> bool:
+    """Whether jobs are due and no worker has claimed anything for ``silence``."""
+    with app.store.read() as conn:
+        now = app.queue_clock(conn)
+        return activity(conn, now).unattended(now, silence)
 
 
 def _delivery_json(delivery: Delivery, revision: int | None) -> dict[str, Any]:

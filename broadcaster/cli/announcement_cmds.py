@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from broadcaster.cli._common import AsOption, JsonOption, emit_json, fail, state, stdout
+from broadcaster.cli.tables import WideOption
 from broadcaster.errors import InputError
 from broadcaster.model import AnnouncementState, Severity
 
@@ -115,28 +116,43 @@ def list_(
         AnnouncementState | None, typer.Option("--state", help="Only this state.")
     ] = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """List announcements, newest first."""
-    from rich.table import Table
+    from rich.markup import escape
 
+    from broadcaster.cli.tables import Column, Fit, print_table, short_list
     from broadcaster.reports import announcement_list
 
     document = announcement_list(state(ctx).app(), state_filter)
     if as_json:
         emit_json(document)
         return
-    table = Table("id", "state", "rev", "severity", "title", "author", "targets")
-    for row in document["announcements"]:
-        table.add_row(
+    if not document["announcements"]:
+        stdout().print("No announcements yet.")
+        return
+    columns = (
+        Column("id"),
+        Column("state"),
+        Column("rev"),
+        Column("severity", Fit.SHRINK, min_width=4, give=3),
+        Column("title", Fit.SHRINK, min_width=12),
+        Column("author", Fit.SHRINK, min_width=8, give=3),
+        Column("targets", Fit.SHRINK, min_width=12, give=2),
+    )
+    rows = [
+        [
             str(row["id"]),
             row["state"],
             str(row["revision"]),
             row["severity"],
-            row["title"],
-            row["author"],
-            ", ".join(row["targets"]),
-        )
-    stdout().print(table if document["announcements"] else "No announcements yet.")
+            escape(row["title"]),
+            escape(row["author"]),
+            short_list(row["targets"], wide=wide),
+        ]
+        for row in document["announcements"]
+    ]
+    print_table(stdout(), columns, rows, wide=wide)
 
 
 def preview(

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from broadcaster.cli._common import AsOption, JsonOption, emit_json, state, stdout
+from broadcaster.cli.status_view import NO_WORKER_AFTER_S
+from broadcaster.cli.tables import WideOption
 
-if TYPE_CHECKING:
-    from rich.table import Table
-
-__all__ = ["print_status", "register", "status_table"]
-
-_FINAL_STATES = ("sent", "partially_failed", "cancelled", "rejected")
+__all__ = ["register"]
 
 
 def send(
@@ -51,8 +47,19 @@ def status(
         bool, typer.Option("--follow", help="Keep updating until delivery is finished.")
     ] = False,
     as_json: JsonOption = False,
+    wide: WideOption = False,
+    no_worker_after: Annotated[
+        float,
+        typer.Option(
+            "--no-worker-after",
+            min=0.1,
+            hidden=True,  # for tests: how long --follow waits before it says no worker runs
+        ),
+    ] = NO_WORKER_AFTER_S,
 ) -> None:
     """Per-target progress of an announcement (or an overview of recent ones)."""
+    from broadcaster.cli.status_view import follow as follow_status
+    from broadcaster.cli.status_view import print_overview, print_status
     from broadcaster.reports import announcement_status, overview
 
     app = state(ctx).app()
@@ -61,16 +68,16 @@ def status(
         if as_json:
             emit_json(document)
         else:
-            stdout().print(_overview_table(document))
+            print_overview(document, wide=wide)
         return
     document = announcement_status(app, announcement_id)
     if follow and not as_json:
-        _follow(app, announcement_id)
+        follow_status(app, announcement_id, wide=wide, no_worker_after=no_worker_after)
         return
     if as_json:
         emit_json(document)
     else:
-        print_status(document, app.config.broadcaster.timezone)
+        print_status(document, app.config.broadcaster.timezone, wide=wide)
 
 
 def worker(
@@ -105,92 +112,6 @@ def worker(
         logging.getLogger("broadcaster.worker").info(
             "worker stopped after %d job(s)", processed, extra={"jobs": processed}
         )
-
-
-def status_table(document: dict[str, Any], timezone: str) -> Table:
-    """The per-delivery table of one announcement."""
-    from datetime import datetime
-
-    from rich.table import Table
-
-    from broadcaster.timeutil import format_local
-
-    table = Table(
-        "target",
-        "channel",
-        "state",
-        "attempts",
-        "platform id",
-        "last error",
-        "next attempt",
-        title=f"#{document['id']} {document['title']} — {document['state']} "
-        f"(revision {document['revision']})",
-        title_justify="left",
-    )
-    for delivery in document["deliveries"]:
-        next_at = delivery["next_attempt_at"]
-        table.add_row(
-            delivery["target"],
-            delivery["channel"],
-            _styled_state(delivery["state"]),
-            str(delivery["attempts"]),
-            delivery["platform_id"] or "",
-            _one_line(delivery["last_error"]),
-            format_local(datetime.fromisoformat(next_at), timezone) if next_at else "",
-        )
-    return table
-
-
-def print_status(document: dict[str, Any], timezone: str) -> None:
-    """Print one announcement's status table."""
-    console = stdout()
-    if document["deliveries"]:
-        console.print(status_table(document, timezone))
-    else:
-        console.print(
-            f"#{document['id']} {document['title']} — {document['state']} "
-            f"(revision {document['revision']}); nothing has been sent yet."
-        )
-
-
-def _follow(app: Any, announcement_id: int) -> None:
-    from rich.live import Live
-
-    from broadcaster.reports import announcement_status
-
-    timezone = app.config.broadcaster.timezone
-    document = announcement_status(app, announcement_id)
-    with Live(status_table(document, timezone), console=stdout(), refresh_per_second=2) as live:
-        while document["state"] not in _FINAL_STATES:
-            time.sleep(1)
-            document = announcement_status(app, announcement_id)
-            live.update(status_table(document, timezone))
-
-
-def _overview_table(document: dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    if not document["announcements"]:
-        return "No announcements yet."
-    table = Table("id", "state", "rev", "title", "deliveries")
-    for row in document["announcements"]:
-        counts = ", ".join(f"{n} {s}" for s, n in row["deliveries"].items())
-        table.add_row(str(row["id"]), row["state"], str(row["revision"]), row["title"], counts)
-    return table
-
-
-def _styled_state(value: str) -> str:
-    colour = {"sent": "green", "dead": "red", "retrying": "yellow", "unknown": "magenta"}
-    return f"[{colour[value]}]{value}[/]" if value in colour else value
-
-
-def _one_line(text: str | None, width: int = 60) -> str:
-    from rich.markup import escape
-
-    if not text:
-        return ""
-    line = " ".join(text.split())
-    return escape(line if len(line) <= width else line[: width - 1] + "…")
 
 
 def register(app: typer.Typer) -> None:
