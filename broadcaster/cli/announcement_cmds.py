@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from broadcaster.cli._common import AsOption, JsonOption, emit_json, fail, state, stdout
+from broadcaster.cli._common import (
+    AsOption,
+    JsonOption,
+    emit_json,
+    emit_result,
+    fail,
+    state,
+    stdout,
+)
 from broadcaster.cli.tables import WideOption
 from broadcaster.errors import InputError
 from broadcaster.model import AnnouncementState, Severity
@@ -181,6 +189,7 @@ def submit(
     ctx: typer.Context,
     announcement_id: Annotated[int, typer.Argument(metavar="ID")],
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Ask for approval of the current revision."""
     from broadcaster.authoring import submit as submit_announcement
@@ -188,9 +197,18 @@ def submit(
     cli = state(ctx)
     announcement = submit_announcement(cli.app(), cli.person(as_), announcement_id)
     policy = cli.app().config.approval
-    stdout().print(
+    emit_result(
+        as_json,
+        {
+            "id": announcement.id,
+            "revision": announcement.revision.number,
+            "state": str(announcement.state),
+            "content_hash": announcement.revision.content_hash,
+            "required": policy.required,
+            "approvers": list(policy.approvers),
+        },
         f"Announcement {announcement.id} (revision {announcement.revision.number}) is waiting "
-        f"for {policy.required} approval(s) from: {', '.join(policy.approvers)}"
+        f"for {policy.required} approval(s) from: {', '.join(policy.approvers)}",
     )
 
 
@@ -198,13 +216,18 @@ def cancel(
     ctx: typer.Context,
     announcement_id: Annotated[int, typer.Argument(metavar="ID")],
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Withdraw an announcement that has not been sent."""
     from broadcaster.authoring import cancel as cancel_announcement
 
     cli = state(ctx)
     announcement = cancel_announcement(cli.app(), cli.person(as_), announcement_id)
-    stdout().print(f"Announcement {announcement.id} is cancelled.")
+    emit_result(
+        as_json,
+        {"id": announcement.id, "state": str(announcement.state)},
+        f"Announcement {announcement.id} is cancelled.",
+    )
 
 
 def _read_body(body: str | None, body_file: Path | None, *, required: bool) -> str | None:

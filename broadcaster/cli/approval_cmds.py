@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli._common import AsOption, state, stdout
+from broadcaster.cli._common import AsOption, JsonOption, emit_result, state
 
 __all__ = ["register"]
 
@@ -25,6 +25,7 @@ def approve(
     announcement_id: Annotated[int, typer.Argument(metavar="ID")],
     expected_hash: HashOption = None,
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Approve the current revision of an announcement."""
     from broadcaster.approval import approve as approve_announcement
@@ -43,7 +44,18 @@ def approve(
         )
     else:
         message = f"Approval recorded ({count}); waiting for more."
-    stdout().print(message)
+    announcement = outcome.announcement
+    document = {
+        "id": announcement.id,
+        "revision": announcement.revision.number,
+        "state": str(announcement.state),
+        "content_hash": announcement.revision.content_hash,
+        "approved_by": outcome.approved_by,
+        "required": outcome.required,
+        "counted": outcome.counted,
+        "complete": outcome.complete,
+    }
+    emit_result(as_json, document, message)
 
 
 def reject(
@@ -52,6 +64,7 @@ def reject(
     reason: Annotated[str, typer.Option("--reason", "-r", help="What must change.")],
     expected_hash: HashOption = None,
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Reject the current revision, saying why."""
     from broadcaster.approval import reject as reject_announcement
@@ -60,7 +73,11 @@ def reject(
     reject_announcement(
         cli.app(), cli.person(as_), announcement_id, reason, expected_hash=expected_hash
     )
-    stdout().print(f"Announcement {announcement_id} is rejected; its author can edit it.")
+    emit_result(
+        as_json,
+        {"id": announcement_id, "state": "rejected", "reason": reason},
+        f"Announcement {announcement_id} is rejected; its author can edit it.",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from broadcaster.cli._common import AsOption, JsonOption, emit_json, fail, state, stdout
+from broadcaster.cli._common import (
+    AsOption,
+    JsonOption,
+    emit_json,
+    emit_result,
+    fail,
+    state,
+    stdout,
+)
 from broadcaster.cli.tables import WideOption
 
 __all__ = ["register"]
@@ -34,9 +42,11 @@ def deadletters(
         fail("give --retry ID or --all, not both")
     if retry or retry_all:
         ids = retry_dead_letters(app, cli.person(as_), None if retry_all else retry)
-        stdout().print(
+        emit_result(
+            as_json,
+            {"retried": ids},
             f"Queued {len(ids)} delivery(ies) again: {', '.join(map(str, ids))}. "
-            "A running worker picks them up."
+            "A running worker picks them up.",
         )
         return
     document = list_dead_letters(app)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli._common import AsOption, JsonOption, emit_json, state, stdout
+from broadcaster.cli._common import AsOption, JsonOption, emit_json, emit_result, state
 from broadcaster.cli.status_view import NO_WORKER_AFTER_S
 from broadcaster.cli.tables import WideOption
 
@@ -21,6 +21,7 @@ def send(
         typer.Option("--at", metavar="WHEN", help="Later: 2026-12-13T08:00, 08:00, +30m, +4h."),
     ] = None,
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Dispatch the approved revision to all its targets (the worker delivers)."""
     from broadcaster.dispatch import dispatch_revision
@@ -33,10 +34,19 @@ def send(
     announcement = dispatch_revision(app, cli.person(as_), announcement_id, at=when)
     targets = announcement.revision.content.targets
     moment = f"at {format_local(when, timezone)}" if when else "now"
-    stdout().print(
+    document = {
+        "id": announcement.id,
+        "revision": announcement.revision.number,
+        "state": str(announcement.state),
+        "targets": list(targets),
+        "at": when.isoformat(timespec="seconds") if when else None,
+    }
+    emit_result(
+        as_json,
+        document,
         f"Queued announcement {announcement.id} for {len(targets)} target(s) {moment}. "
         f"Follow with `broadcaster status {announcement.id}` (a worker must be running: "
-        "`broadcaster worker`)."
+        "`broadcaster worker`).",
     )
 
 

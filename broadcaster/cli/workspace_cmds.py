@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli._common import emit_json, state, stdout
+from broadcaster.cli._common import JsonOption, emit_json, state, stdout
 
 __all__ = ["register"]
 
@@ -17,12 +17,21 @@ def init(
     directory: Annotated[
         Path, typer.Argument(help="Folder for the new workspace (created if missing).")
     ] = Path("."),
+    as_json: JsonOption = False,
 ) -> None:
     """Create a workspace with a working example for Borgholm and Mörbylånga."""
     from broadcaster.scaffold import init_workspace
 
     target = directory if directory.is_absolute() else state(ctx).cwd / directory
     written = init_workspace(target)
+    if as_json:
+        emit_json(
+            {
+                "workspace": str(target.resolve()),
+                "files": [str(path.relative_to(target)) for path in written],
+            }
+        )
+        return
     console = stdout()
     console.print(f"Created a workspace in [bold]{target.resolve()}[/]:")
     for path in written:
@@ -35,7 +44,7 @@ def init(
 
 def check(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Validate the configuration, secrets, database and templates."""
     from broadcaster.checks import check_workspace
