@@ -9,6 +9,7 @@ from typing import Any
 
 from broadcaster.app import App
 from broadcaster.delivery import DeliveryRunner
+from broadcaster.errors import InputError
 from broadcaster.limits import limits_for
 from broadcaster.queue.jobs import JobKind
 from broadcaster.queue.worker import Worker, WorkerOptions, worker_id
@@ -67,7 +68,10 @@ def worker_identity(app: App, options: WorkerOptions, owner: str) -> dict[str, A
     config = app.config
     rates: dict[str, float] = {}
     for target in config.targets:
-        adapter = app.registry.adapter_class(target.channel)
+        try:
+            adapter = app.registry.adapter_class(target.channel)
+        except InputError:
+            continue  # no adapter in this version: its deliveries say so; the worker still runs
         for key, per_second in limits_for(config, target, adapter).rate_keys:
             rates[key] = per_second
     return {

@@ -99,13 +99,15 @@ def follow(
     poll: float = 1.0,
 ) -> None:
     """Redraw the status until delivery is finished; say once if no worker seems to run."""
-    from rich.console import Group
+    from rich.console import Console, Group
     from rich.live import Live
+    from rich.text import Text
 
     from broadcaster.reports import announcement_status, workers_absent
 
     timezone = app.config.broadcaster.timezone
-    console = stdout()
+    # Not stdout()'s soft wrapping: a live area crops long lines instead of wrapping them.
+    console = Console(highlight=False)
     notice = NO_WORKER_NOTICE.format(seconds=no_worker_after)
     silence = timedelta(seconds=no_worker_after)
     said = False
@@ -113,7 +115,9 @@ def follow(
     def picture(document: dict[str, Any], absent: bool) -> RenderableType:
         view = status_renderable(console, document, timezone, wide=wide)
         # On a terminal the notice sits under the table, in the live area, while it holds.
-        return Group(view, f"[yellow]{notice}[/]") if absent and console.is_terminal else view
+        if not (absent and console.is_terminal):
+            return view
+        return Group(view, Text(notice, style="yellow"))
 
     document = announcement_status(app, announcement_id)
     with Live(picture(document, False), console=console, refresh_per_second=2) as live:
