@@ -104,7 +104,10 @@ def audit_log(app: App, announcement_id: int | None = None) -> dict[str, Any]:
                 "action": e.action,
                 "announcement_id": e.announcement_id,
                 "revision": e.revision,
-                "details": e.details,
+                "details": {
+                    key: _masked(value) if isinstance(value, str) else value
+                    for key, value in e.details.items()
+                },
             }
             for e in events
         ]

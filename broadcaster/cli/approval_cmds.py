@@ -75,7 +75,7 @@ def reject(
     )
     emit_result(
         as_json,
-        {"id": announcement_id, "state": "rejected", "reason": reason},
+        {"id": announcement_id, "state": "rejected"},
         f"Announcement {announcement_id} is rejected; its author can edit it.",
     )
 

@@ -130,3 +130,14 @@ def test_errors_stored_before_masking_are_masked_on_the_way_out(
         result = cli(*args)
         assert "765 43" not in result.stdout, args
         assert "+46 70 *** ** 21" in result.stdout, args
+
+
+def test_a_number_in_a_reason_is_masked_in_the_audit_log(cli: Cli) -> None:
+    announcement = cli("draft", "-t", "Läget", "-b", "Text", "--json").json()["id"]
+    cli("submit", str(announcement))
+    reason = "Ring mig först på 070-123 45 67"
+    assert cli("reject", str(announcement), "-r", reason, "--as", "anna.hasselbom").exit_code == 0
+    for args in (["audit", str(announcement), "--json"], ["audit", str(announcement), "--wide"]):
+        output = cli(*args).stdout
+        assert "070 *** ** 67" in output, args
+        assert not UNMASKED.search(output), args
