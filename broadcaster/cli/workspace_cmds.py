@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli._common import JsonOption, emit_json, state, stdout
+from broadcaster.cli._common import JsonOption, emit_json, error_document, state, stdout
 
 __all__ = ["register"]
 
@@ -51,7 +51,12 @@ def check(
 
     report = check_workspace(state(ctx).app())
     if as_json:
-        emit_json(report.to_json())
+        document = report.to_json()
+        if report.problems:
+            # The report itself, plus the "error" every failing --json command carries.
+            found = f"{len(report.problems)} problem(s) found"
+            document |= error_document("check_failed", found, report.problems)
+        emit_json(document)
     else:
         console = stdout()
         for line in report.lines:

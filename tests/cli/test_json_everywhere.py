@@ -191,3 +191,17 @@ def test_a_config_error_lists_each_problem_in_details(cli: Cli, workspace_dir: P
     error = one_document(result)["error"]  # type: ignore[index]
     assert error["code"] == "config"
     assert any("kommunkod" in line for line in error["details"])
+
+
+def test_a_failed_check_keeps_its_report_and_carries_the_error(
+    cli: Cli, workspace_dir: Path
+) -> None:
+    override = workspace_dir / "templates" / "website" / "feed.atom"
+    override.parent.mkdir(parents=True)
+    override.write_text("{% if %}", encoding="utf-8")
+    result = cli("check", "--json")
+    assert result.exit_code == 2
+    document = one_document(result)
+    assert isinstance(document, dict) and document["ok"] is False
+    assert document["error"]["code"] == "check_failed"
+    assert document["error"]["details"] == document["problems"]
