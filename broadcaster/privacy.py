@@ -55,7 +55,10 @@ def mask_phone_numbers(text: str) -> str:
             international = match.raw_string.startswith("+")
             if leniency == phonenumbers.Leniency.POSSIBLE and not international:
                 continue  # ids, ports and counts look like possible national numbers
-            spans[(match.start, match.end)] = _masked(match.number, international)
+            start = match.start
+            if match.raw_string.startswith("(") and ")" not in match.raw_string:
+                start += 1  # "(070-123 45 67)": the bracket belongs to the text around it
+            spans[(start, match.end)] = _masked(match.number, international)
     for (start, end), masked in sorted(spans.items(), reverse=True):
         text = text[:start] + masked + text[end:]
     return text

@@ -32,7 +32,7 @@ OWNERS = {
 ALLOWED = {
     # privacy: a leaf that masks phone numbers in error texts before they are stored.
     "store": ("store", "model", "errors", "timeutil", "privacy"),
-    "queue": ("queue", "store", "model", "errors", "timeutil"),
+    "queue": ("queue", "store", "model", "errors", "timeutil", "privacy"),
     "rendering": ("rendering", "config", "model", "errors", "timeutil"),
     "channels": (
         "channels",

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, literal, select, update
 
+from broadcaster.privacy import mask_phone_numbers
 from broadcaster.store.schema import UtcDateTime, deliveries, jobs
 from broadcaster.store.sql import chunked
 
@@ -371,7 +372,9 @@ def settle_jobs(
             "b_now": now,
             "b_state": s.state,
             "b_run_at": now + timedelta(seconds=s.delay) if s.state == JobState.QUEUED else None,
-            "b_error": s.error,
+            # A handler's own failure (a bug) is stored as its exception's text, which may
+            # quote a recipient: masked here, like every error broadcaster stores.
+            "b_error": None if s.error is None else mask_phone_numbers(s.error),
             "b_undo": 0 if s.attempted else 1,
             "b_failed": 1 if s.failed else 0,
         }
