@@ -97,6 +97,7 @@ def follow(
     wide: bool = False,
     no_worker_after: float = NO_WORKER_AFTER_S,
     poll: float = 1.0,
+    console: Console | None = None,
 ) -> None:
     """Redraw the status until delivery is finished; say once if no worker seems to run."""
     from rich.console import Console, Group
@@ -107,7 +108,7 @@ def follow(
 
     timezone = app.config.broadcaster.timezone
     # Not stdout()'s soft wrapping: a live area crops long lines instead of wrapping them.
-    console = Console(highlight=False)
+    console = console or Console(highlight=False)
     notice = NO_WORKER_NOTICE.format(seconds=no_worker_after)
     silence = timedelta(seconds=no_worker_after)
     said = False
