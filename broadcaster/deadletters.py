@@ -9,7 +9,7 @@ from typing import Any
 from broadcaster.app import App
 from broadcaster.errors import InputError, NotFoundError
 from broadcaster.model import AnnouncementState
-from broadcaster.privacy import mask_phone
+from broadcaster.privacy import mask_phone, mask_phone_numbers
 from broadcaster.queue.jobs import JobKind, NewJob, enqueue_many, requeue
 from broadcaster.store.announcements import lock_state, set_state
 from broadcaster.store.audit import record_event
@@ -32,7 +32,7 @@ def list_dead_letters(app: App) -> dict[str, Any]:
                 "channel": row.channel,
                 "recipient": mask_phone(row.recipient) if row.recipient else None,
                 "attempts": row.attempts,
-                "last_error": row.last_error,
+                "last_error": mask_phone_numbers(row.last_error) if row.last_error else None,
                 "dead_since": row.updated_at.isoformat(timespec="seconds"),
             }
             for row in rows

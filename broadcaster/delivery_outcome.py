@@ -17,6 +17,7 @@ from broadcaster.errors import ChannelError, PermanentError, RateLimited, Transi
 from broadcaster.errors import UnknownOutcome as Unknown
 from broadcaster.limits import TargetLimits
 from broadcaster.model import DeliveryState
+from broadcaster.privacy import mask_phone_numbers
 from broadcaster.queue.jobs import Job, JobState, Settlement
 from broadcaster.queue.retry import RetryPolicy
 from broadcaster.store.deliveries import UNFINISHED, Delivery, DeliveryUpdate
@@ -88,7 +89,9 @@ def classify(
     if isinstance(outcome, Receipt):
         result = DeliveryOutcome(**base, state=DeliveryState.SENT, platform_id=outcome.platform_id)
         return Settlement(job_id=job.id, state=JobState.DONE, outcome=result)
-    error = f"{type(outcome).__name__}: {outcome}"
+    # A platform's answer may quote the recipient's number; it is stored, listed and logged,
+    # so it is masked here, where the text enters broadcaster's records.
+    error = mask_phone_numbers(f"{type(outcome).__name__}: {outcome}")
     give_up = _exhausted(delivery, attempts, now, limits)
     if isinstance(outcome, PermanentError) or not outcome.retryable or give_up:
         if give_up and not isinstance(outcome, PermanentError):

@@ -6,13 +6,15 @@ The CLI prints these as JSON or as tables; keeping the shape here means both vie
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from broadcaster.app import App
 from broadcaster.model import Announcement, AnnouncementState
+from broadcaster.privacy import mask_phone_numbers
+from broadcaster.queue.jobs import activity
 from broadcaster.schedule import pending_schedules
 from broadcaster.state_notes import StateNote, state_notes
 from broadcaster.store.announcements import (
@@ -23,7 +25,13 @@ from broadcaster.store.announcements import (
 from broadcaster.store.audit import list_events
 from broadcaster.store.deliveries import Delivery, deliveries_for
 
-__all__ = ["announcement_list", "announcement_status", "audit_log", "overview"]
+__all__ = [
+    "announcement_list",
+    "announcement_status",
+    "audit_log",
+    "overview",
+    "workers_absent",
+]
 
 
 def announcement_status(app: App, announcement_id: int) -> dict[str, Any]:
@@ -114,7 +122,10 @@ def audit_log(app: App, announcement_id: int | None = None) -> dict[str, Any]:
                 "action": e.action,
                 "announcement_id": e.announcement_id,
                 "revision": e.revision,
-                "details": e.details,
+                "details": {
+                    key: _masked(value) if isinstance(value, str) else value
+                    for key, value in e.details.items()
+                },
             }
             for e in events
         ]
@@ -140,6 +151,13 @@ def _note_json(note: StateNote | None) -> dict[str, Any] | None:
     return note.to_json() if note else None
 
 
+def workers_absent(app: App, silence: timedelta) -> bool:
+    """Whether jobs are due and no worker has claimed anything for ``silence``."""
+    with app.store.read() as conn:
+        now = app.queue_clock(conn)
+        return activity(conn, now).unattended(now, silence)
+
+
 def _delivery_json(delivery: Delivery, revision: int | None) -> dict[str, Any]:
     return {
         "id": delivery.id,
@@ -149,10 +167,15 @@ def _delivery_json(delivery: Delivery, revision: int | None) -> dict[str, Any]:
         "state": str(delivery.state),
         "attempts": delivery.attempts,
         "platform_id": delivery.platform_id,
-        "last_error": delivery.last_error,
+        # Masked again on the way out: rows written before masking was done on storing.
+        "last_error": _masked(delivery.last_error),
         "next_attempt_at": _iso(delivery.next_attempt_at),
         "sent_at": _iso(delivery.sent_at),
     }
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else mask_phone_numbers(text)
 
 
 def _iso(moment: datetime | None) -> str | None:

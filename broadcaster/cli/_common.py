@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from broadcaster.errors import BroadcastError, ConfigError
+from broadcaster.errors import BroadcastError, ConfigError, InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,6 +35,8 @@ __all__ = [
     "JsonOption",
     "OptionalIdArgument",
     "emit_json",
+    "emit_result",
+    "error_document",
     "fail",
     "parse_id",
     "state",
@@ -145,39 +148,160 @@ def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def emit_result(as_json: bool, document: Mapping[str, Any], text: str) -> None:
+    """A command's result: ``document`` as JSON with --json, else ``text`` (rich markup)."""
+    if as_json:
+        emit_json(document)
+    else:
+        stdout().print(text)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Stop with an error message (exit 2 = bad input by default)."""
-    stderr().print(f"[bold red]error:[/] {_escape(message)}")
-    raise typer.Exit(code)
+    """Stop with an error message (exit 2 = bad input by default, 1 = refused).
+
+    Raised as one of our errors, so that the group reports it like any other (as JSON too).
+    """
+    raise (InputError if code == 2 else BroadcastError)(message)
+
+
+#: The flag that turns a command's output, errors included, into one JSON document.
+JSON_FLAG = "--json"
+_JSON_META = "broadcaster.json"
+
+
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether ``--json`` is on the command line (before a ``--`` that ends the options)."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg == JSON_FLAG:
+            return True
+    return False
+
+
+def error_document(code: str, message: str, details: Sequence[str] = ()) -> dict[str, Any]:
+    """``{"error": {"code", "message", "details"}}``: what --json prints when a command fails."""
+    from broadcaster.privacy import mask_phone_numbers
+
+    return {
+        "error": {
+            "code": code,
+            "message": mask_phone_numbers(message),
+            "details": [mask_phone_numbers(line) for line in details],
+        }
+    }
+
+
+def error_code(error: BaseException) -> str:
+    """A stable, script-friendly name for an error: ``NotFoundError`` -> ``not_found``."""
+    name = type(error).__name__.removesuffix("Error") or type(error).__name__
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _report(document: dict[str, Any], as_json: bool) -> None:
+    """Print an error document: on stdout as JSON for scripts, on stderr in words for people."""
+    if as_json:
+        emit_json(document)
+    error = document["error"]
+    console = stderr()
+    console.print(f"[bold red]error:[/] {_escape(error['message'])}")
+    for line in error["details"]:
+        console.print(f"  {_escape(line)}")
+
+
+def _broadcast_error_document(error: BroadcastError) -> dict[str, Any]:
+    if isinstance(error, ConfigError):
+        return error_document(error_code(error), "the configuration has problems:", error.problems)
+    lines = str(error).splitlines() or [type(error).__name__]
+    return error_document(error_code(error), lines[0], lines[1:])
+
+
+def _click_error_document(error: Exception) -> tuple[dict[str, Any], int]:
+    """A usage error of Click (bad option value, missing argument, unknown command) as JSON."""
+    from typer._click.exceptions import ClickException, UsageError
+
+    if isinstance(error, UsageError):
+        return error_document("usage", error.format_message()), 2
+    if isinstance(error, ClickException):
+        return error_document("usage", error.format_message()), error.exit_code
+    if isinstance(error, typer.Abort):
+        return error_document("aborted", "aborted"), 1
+    raise error
 
 
 class ErrorReportingGroup(TyperGroup):
-    """Turns every BroadcastError into a message and its exit code; never a traceback."""
+    """Turns every BroadcastError into a message and its exit code; never a traceback.
+
+    With ``--json`` anywhere on the command line the message is also one JSON document on
+    stdout, for Click's own usage errors as much as for ours, so a script can always parse it.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line; with --json, errors Click reports itself become JSON too."""
+        argv = list(sys.argv[1:] if args is None else args)
+        if not wants_json(argv):
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        code = _exit_code_as_json(
+            lambda: super(ErrorReportingGroup, self).main(
+                argv, prog_name, complete_var, False, **extra
+            )
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: ClickContext | None = None,
+        **extra: Any,
+    ) -> ClickContext:
+        """The root context, remembering whether this command line asked for JSON."""
+        as_json = wants_json(args)
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[_JSON_META] = as_json
+        return ctx
 
     def invoke(self, ctx: ClickContext) -> Any:
         """Run the command, mapping our errors to exit codes."""
+        as_json = bool(ctx.meta.get(_JSON_META))
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            console = stderr()
-            console.print("[bold red]error:[/] the configuration has problems:")
-            for problem in exc.problems:
-                console.print(f"  {_escape(problem)}")
-            raise typer.Exit(exc.exit_code) from None
         except BroadcastError as exc:
-            lines = str(exc).splitlines() or [type(exc).__name__]
-            console = stderr()
-            console.print(f"[bold red]error:[/] {_escape(lines[0])}")
-            for line in lines[1:]:
-                console.print(f"  {_escape(line)}")
+            _report(_broadcast_error_document(exc), as_json)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            stderr().print("interrupted")
+            _report(error_document("interrupted", "interrupted"), as_json)
             raise typer.Exit(130) from None
         finally:
             found = ctx.find_object(CliState)
             if found is not None:
                 found.close()
+
+
+def _exit_code_as_json(run: Callable[[], Any]) -> int:
+    """Run Click in non-standalone mode and turn what it raises into a JSON error document."""
+    from typer._click.exceptions import ClickException
+
+    try:
+        result = run()
+    except (ClickException, typer.Abort) as exc:
+        document, code = _click_error_document(exc)
+        _report(document, as_json=True)
+        return code
+    except Exception as exc:
+        # A bug: the script still gets its JSON, the person the traceback (raised on).
+        emit_json(error_document("internal", f"unexpected {type(exc).__name__}: {exc}"))
+        raise
+    return result if isinstance(result, int) else 0
 
 
 def _escape(text: str) -> str:

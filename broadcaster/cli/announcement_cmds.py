@@ -14,10 +14,12 @@ from broadcaster.cli._common import (
     IdArgument,
     JsonOption,
     emit_json,
+    emit_result,
     fail,
     state,
     stdout,
 )
+from broadcaster.cli.tables import WideOption
 from broadcaster.errors import InputError
 from broadcaster.model import AnnouncementState, Severity
 
@@ -127,31 +129,45 @@ def list_(
         AnnouncementState | None, typer.Option("--state", help="Only this state.")
     ] = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """List announcements, newest first."""
     from rich.markup import escape
-    from rich.table import Table
 
-    from broadcaster.cli.dispatch_cmds import state_cell
+    from broadcaster.cli.status_view import state_cell
+    from broadcaster.cli.tables import Column, Fit, print_table, short_list
     from broadcaster.reports import announcement_list
 
     document = announcement_list(state(ctx).app(), state_filter)
     if as_json:
         emit_json(document)
         return
-    table = Table("id", "state", "rev", "severity", "title", "author", "targets")
-    for row in document["announcements"]:
-        table.add_row(
+    if not document["announcements"]:
+        stdout().print("No announcements yet.")
+        return
+    columns = (
+        Column("id"),
+        Column("state"),
+        Column("rev"),
+        Column("severity", Fit.SHRINK, min_width=4, give=3),
+        Column("title", Fit.SHRINK, min_width=12),
+        Column("author", Fit.SHRINK, min_width=8, give=3),
+        Column("targets", Fit.SHRINK, min_width=12, give=2),
+    )
+    rows = [
+        [
             str(row["id"]),
             state_cell(row),
             str(row["revision"]),
             row["severity"],
             escape(row["title"]),
-            row["author"],
-            ", ".join(row["targets"]),
-        )
+            escape(row["author"]),
+            short_list(row["targets"], wide=wide),
+        ]
+        for row in document["announcements"]
+    ]
     console = stdout()
-    console.print(table if document["announcements"] else "No announcements yet.")
+    print_table(console, columns, rows, wide=wide)
     # The reason behind a state, short, under the table (a column would not fit 80 columns);
     # `status ID` prints it whole.
     for row in document["announcements"]:
@@ -190,6 +206,7 @@ def submit(
     ctx: typer.Context,
     announcement_id: IdArgument,
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Ask for approval of the current revision (refused if it could never be approved)."""
     from broadcaster.authoring import submit as submit_announcement
@@ -198,9 +215,19 @@ def submit(
     app = cli.app()
     announcement = submit_announcement(app, cli.person(as_), announcement_id)
     allowed = _eligibility(app, announcement.id)
-    stdout().print(
+    emit_result(
+        as_json,
+        {
+            "id": announcement.id,
+            "revision": announcement.revision.number,
+            "state": str(announcement.state),
+            "content_hash": announcement.revision.content_hash,
+            "required": allowed.required,
+            "approvers": allowed.approvers,
+            "eligible_approvers": allowed.eligible,
+        },
         f"Announcement {announcement.id} (revision {announcement.revision.number}, hash "
-        f"{announcement.revision.content_hash[:12]}) is waiting for {allowed.who()}"
+        f"{announcement.revision.content_hash[:12]}) is waiting for {allowed.who()}",
     )
 
 
@@ -212,13 +239,18 @@ def cancel(
         typer.Option("--reason", "-r", help="Why; shown in status and list."),
     ] = None,
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Withdraw an announcement that has not been sent."""
     from broadcaster.authoring import cancel as cancel_announcement
 
     cli = state(ctx)
     announcement = cancel_announcement(cli.app(), cli.person(as_), announcement_id, reason)
-    why = f" Reason: {reason.strip()}" if reason and reason.strip() else ""
+    given = (reason or "").strip() or None
+    if as_json:
+        emit_json({"id": announcement.id, "state": str(announcement.state), "reason": given})
+        return
+    why = f" Reason: {given}" if given else ""
     stdout().print(f"Announcement {announcement.id} is cancelled.{why}", markup=False)
 
 

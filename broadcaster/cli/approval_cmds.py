@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from broadcaster.cli._common import AsOption, IdArgument, JsonOption, emit_json, state, stdout
+from broadcaster.cli._common import (
+    AsOption,
+    IdArgument,
+    JsonOption,
+    emit_json,
+    emit_result,
+    state,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from broadcaster.approval_record import ApprovalRecord
@@ -29,6 +37,7 @@ def approve(
     announcement_id: IdArgument,
     expected_hash: HashOption = None,
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Approve the current revision of an announcement."""
     from broadcaster.approval import approve as approve_announcement
@@ -49,7 +58,18 @@ def approve(
         )
     else:
         message = f"Approval of {signed} recorded ({count}); waiting for more."
-    stdout().print(message)
+    announcement = outcome.announcement
+    document = {
+        "id": announcement.id,
+        "revision": announcement.revision.number,
+        "state": str(announcement.state),
+        "content_hash": announcement.revision.content_hash,
+        "approved_by": outcome.approved_by,
+        "required": outcome.required,
+        "counted": outcome.counted,
+        "complete": outcome.complete,
+    }
+    emit_result(as_json, document, message)
 
 
 def reject(
@@ -58,6 +78,7 @@ def reject(
     reason: Annotated[str, typer.Option("--reason", "-r", help="What must change.")],
     expected_hash: HashOption = None,
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Reject the current revision, saying why."""
     from broadcaster.approval import reject as reject_announcement
@@ -66,10 +87,11 @@ def reject(
     reject_announcement(
         cli.app(), cli.person(as_), announcement_id, reason, expected_hash=expected_hash
     )
-    stdout().print(
+    emit_result(
+        as_json,
+        {"id": announcement_id, "state": "rejected"},
         f"Announcement {announcement_id} is rejected; its author can edit it. "
         f"Your reason is shown in `broadcaster status {announcement_id}` and in the list.",
-        markup=False,
     )
 
 

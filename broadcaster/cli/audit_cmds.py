@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from broadcaster.cli._common import JsonOption, OptionalIdArgument, emit_json, state, stdout
+from broadcaster.cli.tables import WideOption
 
 __all__ = ["register"]
 
@@ -13,33 +14,52 @@ def audit(
     ctx: typer.Context,
     announcement_id: OptionalIdArgument = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Show the audit log (of one announcement, or all)."""
     from datetime import datetime
 
-    from rich.table import Table
+    from rich.markup import escape
 
+    from broadcaster.cli.tables import Column, Fit, cell_time, print_table
+    from broadcaster.privacy import mask_phone_numbers
     from broadcaster.reports import audit_log
-    from broadcaster.timeutil import format_local
 
     app = state(ctx).app()
     document = audit_log(app, announcement_id)
     if as_json:
         emit_json(document)
         return
+    if not document["events"]:
+        stdout().print("The audit log is empty.")
+        return
     timezone = app.config.broadcaster.timezone
-    table = Table("when", "who", "what", "id", "rev", "details")
-    for event in document["events"]:
-        details = ", ".join(f"{k}={v}" for k, v in event["details"].items() if k != "content_hash")
-        table.add_row(
-            format_local(datetime.fromisoformat(event["at"]), timezone),
-            event["actor"],
+    columns = (
+        Column("when"),
+        Column("who", Fit.SHRINK, min_width=8),
+        Column("what"),
+        Column("id"),
+        Column("rev"),
+        Column("details", Fit.SHRINK, min_width=12, give=2),
+    )
+    rows = [
+        [
+            cell_time(datetime.fromisoformat(event["at"]), timezone),
+            escape(event["actor"]),
             event["action"],
             str(event["announcement_id"] or ""),
             str(event["revision"] or ""),
-            details,
-        )
-    stdout().print(table if document["events"] else "The audit log is empty.")
+            escape(
+                mask_phone_numbers(
+                    ", ".join(
+                        f"{k}={v}" for k, v in event["details"].items() if k != "content_hash"
+                    )
+                )
+            ),
+        ]
+        for event in document["events"]
+    ]
+    print_table(stdout(), columns, rows, wide=wide)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,11 +10,13 @@ from broadcaster.cli._common import (
     AsOption,
     JsonOption,
     emit_json,
+    emit_result,
     fail,
     parse_id,
     state,
     stdout,
 )
+from broadcaster.cli.tables import WideOption
 
 __all__ = ["register"]
 
@@ -35,6 +37,7 @@ def deadletters(
     ),
     as_: AsOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """List deliveries that were given up on; --retry ID or --all puts them back in the queue."""
     from broadcaster.deadletters import list_dead_letters, retry_dead_letters
@@ -45,37 +48,49 @@ def deadletters(
         fail("give --retry ID or --all, not both")
     if retry or retry_all:
         ids = retry_dead_letters(app, cli.person(as_), None if retry_all else retry)
-        stdout().print(
+        emit_result(
+            as_json,
+            {"retried": ids},
             f"Queued {len(ids)} delivery(ies) again: {', '.join(map(str, ids))}. "
-            "A running worker picks them up."
+            "A running worker picks them up.",
         )
         return
     document = list_dead_letters(app)
     if as_json:
         emit_json(document)
         return
-    _print(document)
+    _print(document, wide)
 
 
-def _print(document: dict[str, Any]) -> None:
+def _print(document: dict[str, Any], wide: bool) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    rows = document["deadletters"]
-    if not rows:
+    from broadcaster.cli.tables import Column, Fit, print_table
+
+    found = document["deadletters"]
+    if not found:
         stdout().print("No dead letters.")
         return
-    table = Table("id", "announcement", "target", "recipient", "attempts", "last error")
-    for row in rows:
-        table.add_row(
+    columns = (
+        Column("id"),
+        Column("announcement", Fit.SHRINK, min_width=10, give=2),
+        Column("target", Fit.MIDDLE, min_width=12),
+        Column("recipient"),
+        Column("tries"),
+        Column("last error", Fit.SHRINK, min_width=16, give=3),
+    )
+    rows = [
+        [
             str(row["id"]),
             f"#{row['announcement_id']} {escape(row['title'])}",
             row["target"],
             row["recipient"] or "",
             str(row["attempts"]),
-            escape(row["last_error"] or ""),
-        )
-    stdout().print(table)
+            escape(" ".join((row["last_error"] or "").split())),
+        ]
+        for row in found
+    ]
+    print_table(stdout(), columns, rows, wide=wide)
     stdout().print("Retry with: broadcaster deadletters --retry ID (or --all)")
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from broadcaster.cli._common import state, stdout
+from broadcaster.cli.tables import WideOption
 
 __all__ = ["register"]
 
@@ -18,9 +19,10 @@ def demo(
         Path | None,
         typer.Option("--dir", help="Workspace folder (default: a new temporary folder, kept)."),
     ] = None,
+    wide: WideOption = False,
 ) -> None:
     """Draft the seed incident's update, approve it twice, send it and show the result."""
-    from broadcaster.cli.dispatch_cmds import print_status
+    from broadcaster.cli.status_view import print_status
     from broadcaster.demo import run_demo
 
     cli = state(ctx)
@@ -28,7 +30,7 @@ def demo(
     folder = None if directory is None else (cli.cwd / directory)
     result = run_demo(folder, cli.environ, lambda line: console.print(f"• {line}"))
     console.print()
-    print_status(result.status, result.timezone)
+    print_status(result.status, result.timezone, wide=wide)
     console.print("\nCrisis pages (open them in a browser):")
     for page in result.pages:
         console.print(f"  {page}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Annotated, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,18 +13,17 @@ from broadcaster.cli._common import (
     JsonOption,
     OptionalIdArgument,
     emit_json,
+    emit_result,
     fail,
     state,
-    stderr,
-    stdout,
 )
+from broadcaster.cli.status_view import NO_WORKER_AFTER_S
+from broadcaster.cli.tables import WideOption
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from broadcaster.schedule import SendOutcome
 
-__all__ = ["print_status", "register", "state_cell", "status_table"]
-
-_FINAL_STATES = ("sent", "partially_failed", "cancelled", "rejected")
+__all__ = ["register"]
 
 
 def send(
@@ -46,6 +45,7 @@ def send(
         bool, typer.Option("--yes", help="Confirm a time more than 7 days ahead.")
     ] = False,
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Dispatch the approved revision to all its targets (the worker delivers)."""
     from broadcaster.schedule import send_announcement
@@ -54,26 +54,27 @@ def send(
     if cancel and at is not None:
         fail("give --at WHEN (to move the send) or --cancel (to take it back), not both")
     if cancel:
-        _unschedule(ctx, announcement_id, as_)
+        _unschedule(ctx, announcement_id, as_, as_json)
         return
     cli = state(ctx)
     app = cli.app()
     timezone = app.config.broadcaster.timezone
     when = parse_when(at, timezone, app.clock()) if at is not None else None
     outcome = send_announcement(app, cli.person(as_), announcement_id, at=when, confirmed=yes)
-    _report_send(outcome, timezone, app.clock())
+    _report_send(outcome, timezone, app.clock(), as_json=as_json)
 
 
 def unschedule(
     ctx: typer.Context,
     announcement_id: IdArgument,
     as_: AsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Take back a scheduled send that has not started (the same as `send ID --cancel`)."""
-    _unschedule(ctx, announcement_id, as_)
+    _unschedule(ctx, announcement_id, as_, as_json)
 
 
-def _unschedule(ctx: typer.Context, announcement_id: int, as_: str | None) -> None:
+def _unschedule(ctx: typer.Context, announcement_id: int, as_: str | None, as_json: bool) -> None:
     from broadcaster.schedule import unschedule as unschedule_send
     from broadcaster.timeutil import format_short
 
@@ -83,23 +84,42 @@ def _unschedule(ctx: typer.Context, announcement_id: int, as_: str | None) -> No
     was = outcome.previous
     timezone = app.config.broadcaster.timezone
     when = f" (it was due {format_short(was, timezone, app.clock())})" if was else ""
-    stdout().print(
+    announcement = outcome.announcement
+    document = {
+        "id": announcement.id,
+        "revision": announcement.revision.number,
+        "state": str(announcement.state),
+        "was_due": _iso(was),
+    }
+    emit_result(
+        as_json,
+        document,
         f"Took back the send of announcement {announcement_id}{when}; "
         f"it is approved again. Send it with `broadcaster send {announcement_id}` "
-        "(now) or with `--at WHEN`."
+        "(now) or with `--at WHEN`.",
     )
 
 
-def _report_send(outcome: Any, timezone: str, now: Any) -> None:
+def _report_send(outcome: SendOutcome, timezone: str, now: datetime, *, as_json: bool) -> None:
     from broadcaster.timeutil import ambiguity_note, format_short
 
     announcement = outcome.announcement
     number = announcement.id
+    targets = announcement.revision.content.targets
+    document = {
+        "id": number,
+        "revision": announcement.revision.number,
+        "state": str(announcement.state),
+        "targets": list(targets),
+        "at": _iso(outcome.at),
+        "previous": _iso(outcome.previous),
+    }
     if outcome.at is None:
-        stdout().print(
-            f"Queued announcement {number} for {len(announcement.revision.content.targets)} "
-            f"target(s) now. Follow with `broadcaster status {number}` (a worker must be "
-            "running: `broadcaster worker`)."
+        emit_result(
+            as_json,
+            document,
+            f"Queued announcement {number} for {len(targets)} target(s) now. Follow with "
+            f"`broadcaster status {number}` (a worker must be running: `broadcaster worker`).",
         )
         return
     when = f"{format_short(outcome.at, timezone, now)} ({timezone})"
@@ -112,11 +132,13 @@ def _report_send(outcome: Any, timezone: str, now: Any) -> None:
             f"target(s) at {when}."
         )
     note = ambiguity_note(outcome.at, timezone)
-    stdout().print(
+    emit_result(
+        as_json,
+        document,
         f"{first}{' ' + note if note else ''}\n"
         f"Take it back with `broadcaster send {number} --cancel`, move it with "
         f"`broadcaster send {number} --at WHEN`; a worker must be running then "
-        "(`broadcaster worker`)."
+        "(`broadcaster worker`).",
     )
 
 
@@ -127,8 +149,19 @@ def status(
         bool, typer.Option("--follow", help="Keep updating until delivery is finished.")
     ] = False,
     as_json: JsonOption = False,
+    wide: WideOption = False,
+    no_worker_after: Annotated[
+        float,
+        typer.Option(
+            "--no-worker-after",
+            min=0.1,
+            hidden=True,  # for tests: how long --follow waits before it says no worker runs
+        ),
+    ] = NO_WORKER_AFTER_S,
 ) -> None:
     """Per-target progress of an announcement (or an overview of recent ones)."""
+    from broadcaster.cli.status_view import follow as follow_status
+    from broadcaster.cli.status_view import print_overview, print_status
     from broadcaster.reports import announcement_status, overview
 
     app = state(ctx).app()
@@ -137,16 +170,16 @@ def status(
         if as_json:
             emit_json(document)
         else:
-            stdout().print(_overview_table(document))
+            print_overview(document, wide=wide)
         return
     document = announcement_status(app, announcement_id)
     if follow and not as_json:
-        _follow(app, announcement_id)
+        follow_status(app, announcement_id, wide=wide, no_worker_after=no_worker_after)
         return
     if as_json:
         emit_json(document)
     else:
-        print_status(document, app.config.broadcaster.timezone)
+        print_status(document, app.config.broadcaster.timezone, wide=wide)
 
 
 def worker(
@@ -154,16 +187,20 @@ def worker(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit as soon as no job is due (drain and exit).")
     ] = False,
+    json_logs: Annotated[
+        bool, typer.Option("--json-logs", help="Log one JSON object per line (for machines).")
+    ] = False,
 ) -> None:
     """Run the queue: deliver, retry, until stopped with Ctrl-C or SIGTERM."""
     import asyncio
     import logging
     import signal
+    import sys
 
+    from broadcaster.logs import log_to
     from broadcaster.worker_runtime import run_worker
 
     app = state(ctx).app()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -172,112 +209,11 @@ def worker(
             loop.add_signal_handler(signum, stop.set)
         return await run_worker(app, until_idle=until_idle, stop=stop)
 
-    processed = asyncio.run(main())
-    stderr().print(f"worker stopped after {processed} job(s)")
-
-
-def status_table(document: dict[str, Any], timezone: str) -> Table:
-    """The per-delivery table of one announcement."""
-    from datetime import datetime
-
-    from rich.table import Table
-
-    from broadcaster.timeutil import format_local
-
-    table = Table(
-        "target",
-        "channel",
-        "state",
-        "attempts",
-        "platform id",
-        "last error",
-        "next attempt",
-        title=f"#{document['id']} {document['title']} — {document['state']} "
-        f"(revision {document['revision']})",
-        title_justify="left",
-    )
-    for delivery in document["deliveries"]:
-        next_at = delivery["next_attempt_at"]
-        table.add_row(
-            delivery["target"],
-            delivery["channel"],
-            _styled_state(delivery["state"]),
-            str(delivery["attempts"]),
-            delivery["platform_id"] or "",
-            _one_line(delivery["last_error"]),
-            format_local(datetime.fromisoformat(next_at), timezone) if next_at else "",
+    with log_to(sys.stderr, app.config.broadcaster.timezone, json_lines=json_logs):
+        processed = asyncio.run(main())
+        logging.getLogger("broadcaster.worker").info(
+            "worker stopped after %d job(s)", processed, extra={"jobs": processed}
         )
-    return table
-
-
-def print_status(document: dict[str, Any], timezone: str) -> None:
-    """Print one announcement's status table."""
-    console = stdout()
-    if document["deliveries"]:
-        console.print(status_table(document, timezone))
-    else:
-        console.print(
-            f"#{document['id']} {document['title']} — {document['state']} "
-            f"(revision {document['revision']}); nothing has been sent yet."
-        )
-    schedule = document.get("schedule")
-    if schedule:
-        number = document["id"]
-        console.print(
-            f"Scheduled: {schedule['local']} ({schedule['timezone']}). Take it back with "
-            f"`broadcaster send {number} --cancel`, move it with `--at WHEN`."
-        )
-    if document.get("note"):
-        import textwrap
-
-        why = textwrap.fill(f"Why: {document['note']['text']}", 78, subsequent_indent="     ")
-        console.print(why, markup=False)
-
-
-def _follow(app: Any, announcement_id: int) -> None:
-    from rich.live import Live
-
-    from broadcaster.reports import announcement_status
-
-    timezone = app.config.broadcaster.timezone
-    document = announcement_status(app, announcement_id)
-    with Live(status_table(document, timezone), console=stdout(), refresh_per_second=2) as live:
-        while document["state"] not in _FINAL_STATES:
-            time.sleep(1)
-            document = announcement_status(app, announcement_id)
-            live.update(status_table(document, timezone))
-
-
-def _overview_table(document: dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    if not document["announcements"]:
-        return "No announcements yet."
-    table = Table("id", "state", "rev", "title", "deliveries")
-    for row in document["announcements"]:
-        counts = ", ".join(f"{n} {s}" for s, n in row["deliveries"].items())
-        table.add_row(str(row["id"]), state_cell(row), str(row["revision"]), row["title"], counts)
-    return table
-
-
-def state_cell(row: dict[str, Any]) -> str:
-    """An announcement's state for a table: a scheduled send shows when it is due."""
-    schedule = row.get("schedule")
-    return f"scheduled {schedule['local']}" if schedule else str(row["state"])
-
-
-def _styled_state(value: str) -> str:
-    colour = {"sent": "green", "dead": "red", "retrying": "yellow", "unknown": "magenta"}
-    return f"[{colour[value]}]{value}[/]" if value in colour else value
-
-
-def _one_line(text: str | None, width: int = 60) -> str:
-    from rich.markup import escape
-
-    if not text:
-        return ""
-    line = " ".join(text.split())
-    return escape(line if len(line) <= width else line[: width - 1] + "…")
 
 
 def register(app: typer.Typer) -> None:
@@ -286,3 +222,7 @@ def register(app: typer.Typer) -> None:
     app.command()(unschedule)
     app.command()(status)
     app.command()(worker)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None

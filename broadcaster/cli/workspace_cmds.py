@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from broadcaster.cli._common import emit_json, fail, state, stdout
+from broadcaster.cli._common import JsonOption, emit_json, error_document, fail, state, stdout
 
 __all__ = ["register"]
 
@@ -17,6 +17,7 @@ def init(
     directory: Annotated[
         Path, typer.Argument(help="Folder for the new workspace (created if missing).")
     ] = Path("."),
+    as_json: JsonOption = False,
 ) -> None:
     """Create a workspace with a working example for Borgholm and Mörbylånga."""
     from broadcaster.scaffold import init_workspace
@@ -26,6 +27,14 @@ def init(
         written = init_workspace(target)
     except OSError as exc:  # a folder that cannot be made: under a file, read-only, ...
         fail(f"cannot create a workspace in {target}: {exc.strerror or exc}")
+    if as_json:
+        emit_json(
+            {
+                "workspace": str(target.resolve()),
+                "files": [str(path.relative_to(target)) for path in written],
+            }
+        )
+        return
     console = stdout()
     console.print(f"Created a workspace in [bold]{target.resolve()}[/]:")
     for path in written:
@@ -38,14 +47,19 @@ def init(
 
 def check(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Validate the configuration, secrets, database and templates."""
     from broadcaster.checks import check_workspace
 
     report = check_workspace(state(ctx).app())
     if as_json:
-        emit_json(report.to_json())
+        document = report.to_json()
+        if report.problems:
+            # The report itself, plus the "error" every failing --json command carries.
+            found = f"{len(report.problems)} problem(s) found"
+            document |= error_document("check_failed", found, report.problems)
+        emit_json(document)
     else:
         from rich.markup import escape
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, func, literal, select, update
 
+from broadcaster.privacy import mask_phone_numbers
 from broadcaster.store.schema import UtcDateTime, deliveries, jobs
 from broadcaster.store.sql import chunked
 
@@ -30,7 +31,9 @@ __all__ = [
     "JobKind",
     "JobState",
     "NewJob",
+    "QueueActivity",
     "Settlement",
+    "activity",
     "claim",
     "enqueue_many",
     "enqueue_revision",
@@ -373,7 +376,9 @@ def settle_jobs(
             "b_now": now,
             "b_state": s.state,
             "b_run_at": now + timedelta(seconds=s.delay) if s.state == JobState.QUEUED else None,
-            "b_error": s.error,
+            # A handler's own failure (a bug) is stored as its exception's text, which may
+            # quote a recipient: masked here, like every error broadcaster stores.
+            "b_error": None if s.error is None else mask_phone_numbers(s.error),
             "b_undo": 0 if s.attempted else 1,
             "b_failed": 1 if s.failed else 0,
         }
@@ -535,3 +540,45 @@ def started_deliveries(conn: Connection, revision_id: int) -> dict[tuple[str, st
         (target, "claimed" if state == "pending" else state): int(count)
         for target, state, count in rows
     }
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueActivity:
+    """What the job table says about workers, for people watching it (``status --follow``)."""
+
+    #: Queued jobs whose time has come.
+    due: int
+    #: The earliest run time among them (None: nothing is due).
+    oldest_due: datetime | None
+    #: Jobs held under a lease that has not lapsed: some worker is on them.
+    running: int
+    #: The last time any job was enqueued, claimed, settled or released.
+    last_change: datetime | None
+
+    def unattended(self, now: datetime, silence: timedelta) -> bool:
+        """True when jobs have been due for ``silence`` and no worker touched any meanwhile.
+
+        A running worker claims due jobs within a poll interval, so this long a silence means
+        nobody is working (or every worker is stuck): what a person watching should be told.
+        """
+        if self.due == 0 or self.running or self.oldest_due is None:
+            return False
+        quiet_since = max(self.oldest_due, self.last_change or self.oldest_due)
+        return now - quiet_since >= silence
+
+
+def activity(conn: Connection, now: datetime) -> QueueActivity:
+    """Due and running jobs, and the last change to any job, as of ``now``."""
+    due, oldest = conn.execute(
+        select(func.count(), func.min(jobs.c.run_at)).where(
+            jobs.c.state == JobState.QUEUED, jobs.c.run_at <= now
+        )
+    ).one()
+    running = conn.execute(
+        select(func.count()).where(jobs.c.state == JobState.RUNNING, jobs.c.lease_until >= now)
+    ).scalar_one()
+    last_change = conn.execute(select(func.max(jobs.c.updated_at))).scalar_one()
+    # MIN and MAX keep the column's type, so the values come back timezone-aware.
+    return QueueActivity(
+        due=int(due), oldest_due=oldest, running=int(running), last_change=last_change
+    )

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, exists, func, or_, sele
 
 from broadcaster.errors import NotFoundError
 from broadcaster.model import DeliveryState
+from broadcaster.privacy import mask_phone_numbers
 from broadcaster.store.schema import UtcDateTime, deliveries, jobs, revisions
 from broadcaster.store.sql import chunked
 
@@ -280,7 +281,8 @@ def record_updates(conn: Connection, updates: Sequence[DeliveryUpdate], now: dat
                 "b_state": item.state,
                 "b_platform_id": item.platform_id,
                 "b_sent_at": now if item.state == DeliveryState.SENT else None,
-                "b_error": item.error,
+                # Whoever built the update, no phone number is stored in an error text.
+                "b_error": None if item.error is None else mask_phone_numbers(item.error),
                 "b_next_at": item.next_attempt_at,
             }
         )
