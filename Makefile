@@ -28,7 +28,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix broadcaster tests bench
 	$(BIN)/ruff format broadcaster tests bench
 
-bench: $(STAMP)  ## benchmarks; each prints its figures and a RESULT line
+# Peers the benchmarks compare with (Apprise's CLI); not needed to run or test broadcaster.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP)  ## benchmarks; each prints its figures and a RESULT line
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
