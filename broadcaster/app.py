@@ -1,21 +1,29 @@
-"""The application context: one workspace, its store, the clock and the channel registry."""
+"""The application context: one workspace, its store, the clock and the channel registry.
+
+Every command opens an App, so this module imports only what opening one needs. Rendering (Jinja2,
+markdown) and the channel adapters are imported when a command first asks for them: ``list`` and
+``status`` never do.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
-
-from broadcaster.channels.base import ChannelContext
 from broadcaster.channels.registry import ChannelRegistry, default_registry
-from broadcaster.config import Config
 from broadcaster.queue.clock import DatabaseClock
-from broadcaster.rendering import Renderer
 from broadcaster.store.database import Store, open_store
 from broadcaster.timeutil import Clock, utcnow
-from broadcaster.workspace import Workspace
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from broadcaster.channels.base import ChannelContext
+    from broadcaster.config import Config
+    from broadcaster.rendering import Renderer
+    from broadcaster.workspace import Workspace
 
 __all__ = ["App", "open_app"]
 
@@ -41,11 +49,15 @@ class App:
     @cached_property
     def renderer(self) -> Renderer:
         """The Jinja2 renderer with this workspace's overrides."""
+        from broadcaster.rendering import Renderer
+
         general = self.config.broadcaster
         return Renderer(self.workspace.templates_dir, general.timezone)
 
     def channel_context(self) -> ChannelContext:
         """What adapters of this workspace are built with."""
+        from broadcaster.channels.base import ChannelContext
+
         general = self.config.broadcaster
         return ChannelContext(
             renderer=self.renderer,

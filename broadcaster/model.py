@@ -7,7 +7,6 @@ text the approver did not see.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -146,6 +145,8 @@ class Content:
 
     def content_hash(self) -> str:
         """SHA-256 hex digest of :meth:`canonical`."""
+        import hashlib  # loads OpenSSL; `broadcaster --help` needs this module but not hashing
+
         return hashlib.sha256(self.canonical()).hexdigest()
 
 

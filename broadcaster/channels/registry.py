@@ -7,10 +7,15 @@ loading every platform SDK.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from broadcaster.channels.base import Channel, ChannelContext
-from broadcaster.config import TargetConfig
 from broadcaster.errors import InputError
+
+if TYPE_CHECKING:
+    # Only for annotations: importing the adapter base would load Jinja2 and markdown for every
+    # command that opens the application, including ``list`` and ``status``.
+    from broadcaster.channels.base import Channel, ChannelContext
+    from broadcaster.config import TargetConfig
 
 __all__ = ["ChannelRegistry", "default_registry"]
 

@@ -132,16 +132,18 @@ def list_(
     wide: WideOption = False,
 ) -> None:
     """List announcements, newest first."""
-    from rich.markup import escape
-
-    from broadcaster.cli.status_view import state_cell
-    from broadcaster.cli.tables import Column, Fit, print_table, short_list
     from broadcaster.reports import announcement_list
 
     document = announcement_list(state(ctx).app(), state_filter)
     if as_json:
         emit_json(document)
         return
+    # Not needed for --json, which scripts call often.
+    from rich.markup import escape
+
+    from broadcaster.cli.status_view import state_cell
+    from broadcaster.cli.tables import Column, Fit, print_table, short_list
+
     if not document["announcements"]:
         stdout().print("No announcements yet.")
         return

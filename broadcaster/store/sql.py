@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, CursorResult, Insert, Table
 
 __all__ = ["chunked", "insert_or_ignore", "inserted_id"]
 
@@ -28,8 +27,16 @@ def insert_or_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> 
     ``ON CONFLICT DO NOTHING`` instead of catching IntegrityError: on PostgreSQL a failed insert
     aborts the whole transaction, and the caller's other work in it would be lost.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    # Imported here: loading the PostgreSQL dialect eagerly slows every SQLite command.
+    statement: Insert
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        statement = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
     # RETURNING rather than rowcount: with RETURNING (which SQLAlchemy may add by itself on
     # PostgreSQL) the driver reports rowcount -1.
     primary_key = next(iter(table.primary_key.columns))
