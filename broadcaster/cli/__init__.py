@@ -17,15 +17,18 @@ from broadcaster.cli import demo_cmd as demo_cmd
 from broadcaster.cli import dispatch_cmds as dispatch_cmds
 from broadcaster.cli import sandbox_cmd as sandbox_cmd
 from broadcaster.cli import workspace_cmds as workspace_cmds
-from broadcaster.cli._common import CliState, ErrorReportingGroup
+from broadcaster.cli._common import CliState
+from broadcaster.cli._help import HelpfulGroup
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="broadcaster",
-    cls=ErrorReportingGroup,
+    cls=HelpfulGroup,
     help="Write one crisis update, have it approved, and fan it out to every channel.",
     no_args_is_help=True,
+    # Plain help: Rich's panels would triple the time `broadcaster --help` takes (see _help.py).
+    rich_markup_mode=None,
     add_completion=False,
     # Tracebacks with local variables could print secrets; our own errors never reach here.
     pretty_exceptions_enable=False,
