@@ -20,7 +20,7 @@ from broadcaster.config import WebsiteStaticTarget
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.model import Severity
 from broadcaster.reports import announcement_status
-from broadcaster.scaffold import init_workspace
+from broadcaster.scaffold import example_update, init_workspace
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import CONFIG_FILENAME, load_workspace
 
@@ -29,20 +29,7 @@ __all__ = ["DEMO_BODY", "DEMO_TITLE", "DemoResult", "run_demo"]
 OFFICER = "kommunikator"
 APPROVERS = ("anna.hasselbom", "jens.odevall")
 DEMO_TITLE = "Dataintrång hos Borgholms och Mörbylånga kommuner"
-DEMO_BODY = """\
-Under måndagskvällen den 12 december upptäckte Borgholms och Mörbylånga kommuner ett \
-dataintrång. För att stoppa angreppet stängdes kommunernas servrar ned och kopplades bort från \
-internet. Intrånget är polisanmält.
-
-Så når du kommunerna just nu:
-
-- Borgholms kommun: servicecenter 0485-880 00. Det kan ta längre tid än vanligt att komma fram.
-- Mörbylånga kommun: 0485-470 00. Webbplatsen morbylanga.se fungerar inte.
-- Orosanmälningar görs till respektive kommun på numren ovan.
-
-Trygghetslarmen fungerar som vanligt. Vissa e-tjänster, bland annat Infomentor, ligger nere.
-
-Vi uppdaterar läget här och på kommunernas Facebooksidor."""
+DEMO_BODY = example_update()  # the uppdatering.md that `broadcaster init` writes
 
 
 @dataclass(frozen=True)

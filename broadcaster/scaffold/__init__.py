@@ -9,7 +9,7 @@ from pathlib import Path
 from broadcaster.errors import InputError
 from broadcaster.fileio import atomic_write
 
-__all__ = ["init_workspace"]
+__all__ = ["example_update", "init_workspace"]
 
 # (file shipped in this package, where it goes in the workspace, file mode)
 _FILES = (
@@ -17,6 +17,8 @@ _FILES = (
     ("env.txt", ".env", 0o600),
     ("gitignore.txt", ".gitignore", 0o644),
     ("templates-README.txt", "templates/README.txt", 0o644),
+    # The seed incident's first update: the README's tour drafts it with --body-file.
+    ("uppdatering.md", "uppdatering.md", 0o644),
 )
 
 
@@ -38,3 +40,8 @@ def init_workspace(directory: Path) -> list[Path]:
         written.append(path)
     os.makedirs(directory / "site", exist_ok=True)
     return written
+
+
+def example_update() -> str:
+    """The example update ``init`` writes as ``uppdatering.md`` (the demo drafts it too)."""
+    return files(__name__).joinpath("uppdatering.md").read_text(encoding="utf-8").strip()
