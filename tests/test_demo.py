@@ -39,3 +39,32 @@ def test_demo_without_dir_keeps_a_new_temporary_folder(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("broadcaster-demo-")]
     assert (folder / "site" / "borgholm" / "index.html").is_file()
+
+
+def test_the_try_line_works_pasted_into_a_fresh_shell(tmp_path: Path) -> None:
+    """After `make demo` the virtual environment is not activated: the line must still work."""
+    bin_dir = Path(sys.executable).parent
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != bin_dir
+    )
+    env = {"PATH": path, "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    folder = tmp_path / "demo with space"
+    demo = subprocess.run(
+        [str(bin_dir / "broadcaster"), "demo", "--dir", str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stderr
+    [line] = [line for line in demo.stdout.splitlines() if line.startswith("Try: ")]
+    pasted = subprocess.run(
+        ["bash", "-e", "-c", line.removeprefix("Try: ")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    assert "sent" in pasted.stdout and "approved" in pasted.stdout  # status, then audit

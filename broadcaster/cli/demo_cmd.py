@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from broadcaster.cli._common import state, stdout
+from broadcaster.cli._shell import broadcaster_command, quote
 from broadcaster.cli.tables import WideOption
 
 __all__ = ["register"]
@@ -34,9 +35,11 @@ def demo(
     console.print("\nCrisis pages (open them in a browser):")
     for page in result.pages:
         console.print(f"  {page}")
+    command, number = broadcaster_command(), result.announcement_id
     console.print(
-        f"\nTry: cd {result.workspace} && broadcaster status {result.announcement_id} "
-        f"&& broadcaster audit {result.announcement_id}"
+        f"\nTry: cd {quote(result.workspace)} && {command} status {number} "
+        f"&& {command} audit {number}",
+        markup=False,
     )
     if result.status["state"] != "sent":
         raise typer.Exit(1)

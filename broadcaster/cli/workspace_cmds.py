@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from broadcaster.cli._common import JsonOption, emit_json, error_document, fail, state, stdout
+from broadcaster.cli._shell import broadcaster_command, quote
 
 __all__ = ["register"]
 
@@ -39,9 +40,11 @@ def init(
     console.print(f"Created a workspace in [bold]{target.resolve()}[/]:")
     for path in written:
         console.print(f"  {path.relative_to(target)}")
+    command = broadcaster_command()
     console.print(
-        f"\nNext: cd {directory} && broadcaster check && "
-        'broadcaster draft --title "..." --body "..." --to all'
+        f"\nNext: cd {quote(directory)} && {command} check && "
+        f'{command} draft --title "..." --body-file uppdatering.md --to all',
+        markup=False,
     )
 
 
