@@ -44,7 +44,20 @@ ToOption = Annotated[
     typer.Option("--to", metavar="TARGET|GROUP", help="Repeatable; default: all."),
 ]
 LinkOption = Annotated[str | None, typer.Option("--link", help="An http(s) link for more.")]
-LanguageOption = Annotated[str | None, typer.Option("--language", help="Default: sv.")]
+LanguageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--language", help="A language code such as sv (default: [broadcaster] language, sv)."
+    ),
+]
+# edit keeps what the revision had for every option not given
+EditToOption = Annotated[
+    list[str] | None,
+    typer.Option("--to", metavar="TARGET|GROUP", help="Repeatable; default: unchanged."),
+]
+EditLanguageOption = Annotated[
+    str | None, typer.Option("--language", help="A language code; default: unchanged.")
+]
 OverrideOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -95,11 +108,11 @@ def edit(
     body: BodyOption = None,
     body_file: BodyFileOption = None,
     severity: Annotated[Severity | None, typer.Option("--severity", "-s")] = None,
-    to: ToOption = None,
+    to: EditToOption = None,
     link: Annotated[
         str | None, typer.Option("--link", help="An http(s) link; '' removes it.")
     ] = None,
-    language: LanguageOption = None,
+    language: EditLanguageOption = None,
     override: OverrideOption = None,
     as_: AsOption = None,
     as_json: JsonOption = False,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 import typer.main
 from typer._click import Command
 from typer.core import TyperGroup, TyperOption
 
+from broadcaster.app import open_app
 from broadcaster.cli import app
+from broadcaster.model import Content
+from broadcaster.store.announcements import get_announcement
+from broadcaster.workspace import load_workspace
 from tests.conftest import Cli
 
 
@@ -55,3 +60,71 @@ def test_command_help_shows_every_option_with_its_help(cli: Cli, name: str) -> N
             assert param.opts[-1] in shown, (name, param.opts)
             if param.help:
                 assert flat(param.help) in shown, (name, param.opts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Defaults that help states in words are what the code does
+
+#: (command, option) -> the words of its help; each has a test below (or the one named).
+STATED_DEFAULTS = {
+    ("draft", "--to"): "default: all",
+    ("draft", "--language"): "default: [broadcaster] language, sv",
+    ("edit", "--to"): "default: unchanged",
+    ("edit", "--language"): "default: unchanged",
+    **{
+        (name, "--as"): "default: BROADCASTER_USER, else your OS user name"
+        for name in ("draft", "edit", "submit", "cancel", "approve", "reject", "send")
+    },
+    ("deadletters", "--as"): "default: BROADCASTER_USER, else your OS user name",
+    # tests/test_demo.py::test_demo_without_dir_keeps_a_new_temporary_folder
+    ("demo", "--dir"): "default: a new temporary folder, kept",
+}
+
+
+def test_every_default_stated_in_words_is_listed_and_tested() -> None:
+    stated = {
+        (name, param.opts[-1]): flat(param.help or "")
+        for name, command in commands().items()
+        for param in command.params
+        if isinstance(param, TyperOption) and "default" in (param.help or "").lower()
+    }
+    assert sorted(stated) == sorted(STATED_DEFAULTS)
+    for key, words in STATED_DEFAULTS.items():
+        assert words in stated[key], key
+
+
+def stored(workspace_dir: Path, announcement_id: int) -> Content:
+    app = open_app(load_workspace(workspace_dir / "broadcaster.toml", {}))
+    try:
+        with app.store.read() as conn:
+            return get_announcement(conn, announcement_id).revision.content
+    finally:
+        app.close()
+
+
+def test_draft_defaults_to_all_targets_and_the_workspace_language(
+    cli: Cli, workspace_dir: Path
+) -> None:
+    config = workspace_dir / "broadcaster.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[approval]", 'language = "en"\n\n[approval]'), "utf-8")
+    result = cli("draft", "-t", "Water", "-b", "Boil it.", "--json")
+    assert result.exit_code == 0, result.stderr
+    content = stored(workspace_dir, result.json()["id"])
+    assert content.targets == ("web-borgholm", "web-morbylanga")
+    assert content.language == "en"
+
+
+def test_edit_keeps_targets_and_language_by_default(cli: Cli, workspace_dir: Path) -> None:
+    draft = cli("draft", "-t", "T", "-b", "B", "--to", "borgholm", "--language", "en", "--json")
+    assert draft.exit_code == 0, draft.stderr
+    edited = cli("edit", str(draft.json()["id"]), "--title", "T2", "--json")
+    assert edited.exit_code == 0, edited.stderr
+    content = stored(workspace_dir, draft.json()["id"])
+    assert (content.title, content.targets, content.language) == ("T2", ("web-borgholm",), "en")
+
+
+def test_as_defaults_to_broadcaster_user(workspace_dir: Path) -> None:
+    cli = Cli(cwd=workspace_dir, env={"BROADCASTER_USER": "lena.kommunikator"})
+    assert cli("draft", "-t", "T", "-b", "B").exit_code == 0
+    assert cli("list", "--json").json()["announcements"][0]["author"] == "lena.kommunikator"
