@@ -43,18 +43,24 @@ def check_workspace(app: App) -> CheckReport:
     )
     report.lines.append(f"database ({app.store.dialect}) at schema revision {SCHEMA_REVISION}")
     _check_approval(app, report)
-    _check_templates(app, report)
+    reported = _check_templates(app, report)
+    # One line per problem: a broken template shared by several targets is one mistake to fix,
+    # named once with every target it stops, and not again when the compile check found it.
+    by_problem: dict[str, list[str]] = {}
     for target in config.targets:
         try:
             adapter = app.registry.create(target, app.channel_context())
-            rendered = adapter.prepare(_sample(app, target.id))
+            problems = list(adapter.prepare(_sample(app, target.id)).problems)
         except InputError as exc:
-            report.problems.append(f"target {target.id}: {exc}")
-            continue
-        if rendered.problems:
-            report.problems += [f"target {target.id}: {p}" for p in rendered.problems]
-        else:
+            problems = [str(exc)]
+        for problem in problems:
+            by_problem.setdefault(problem, []).append(target.id)
+        if not problems:
             report.lines.append(f"target {target.id} ({target.channel}): a sample renders")
+    for problem, target_ids in by_problem.items():
+        if problem not in reported:
+            noun = "target" if len(target_ids) == 1 else "targets"
+            report.problems.append(f"{noun} {', '.join(target_ids)}: {problem}")
     return report
 
 
@@ -104,22 +110,23 @@ def _likely_authors(app: App, approvers: list[str]) -> list[tuple[str, str]]:
     return found
 
 
-def _check_templates(app: App, report: CheckReport) -> None:
+def _check_templates(app: App, report: CheckReport) -> set[str]:
+    """Compile every template; returns the problems found, as rendering would word them."""
     env = app.renderer.env
     names = env.list_templates()
-    failed = False
+    found: set[str] = set()
     for name in names:
         try:
             env.get_template(name)
         except TemplateSyntaxError as exc:
-            failed = True
-            report.problems.append(
-                f"template {exc.filename or name}, line {exc.lineno}: {exc.message}"
-            )
-    if not failed:
+            problem = f"{exc.filename or name}, line {exc.lineno}: {exc.message}"
+            found.add(problem)
+            report.problems.append(f"template {problem}")
+    if not found:
         overrides = app.renderer.override_dir
         where = f" (overrides in {overrides})" if overrides else ""
         report.lines.append(f"{len(names)} templates compile{where}")
+    return found
 
 
 def _sample(app: App, target_id: str) -> Message:

@@ -111,7 +111,8 @@ def _environment(root: Path, environ: Mapping[str, str]) -> dict[str, str]:
 
 def _describe(error: ValidationError, raw: dict[str, Any]) -> list[str]:
     """Turn pydantic's errors into ``key.path: message`` lines that name the TOML keys."""
-    lines = []
+    # (key or None, message) -> key paths, in order of first appearance
+    keys_by_problem: dict[tuple[str | None, str], list[str]] = {}
     for item in error.errors(include_url=False, include_input=False):
         key = _key_path(item["loc"], raw)
         message = item["msg"]
@@ -121,8 +122,15 @@ def _describe(error: ValidationError, raw: dict[str, Any]) -> list[str]:
             message = "required key is missing"
         elif item["type"] == "string_pattern_mismatch":
             message = _PATTERN_HINTS.get(str(item["loc"][-1]), message)
-        lines.append(f"{key}: {message.removeprefix('Value error, ')}")
-    return lines
+        message = message.removeprefix("Value error, ")
+        # A missing variable is one problem however many keys read it (FB_APP_SECRET serves
+        # every Facebook page): one line naming them all. Other messages are per key.
+        problem = (None if message.startswith(_MISSING_VARIABLE) else key, message)
+        keys_by_problem.setdefault(problem, []).append(key)
+    return [f"{', '.join(keys)}: {message}" for (_, message), keys in keys_by_problem.items()]
+
+
+_MISSING_VARIABLE = "environment variable "
 
 
 _ID_HINT = "use lowercase letters, digits, '-', '_' and '.', starting with a letter or digit"
