@@ -68,6 +68,16 @@ def _resolve_secret(value: object, info: ValidationInfo) -> SecretStr:
     return SecretStr(secret)
 
 
+def _resolve_url(value: object, info: ValidationInfo) -> SecretStr:
+    """A webhook URL: written in the file, or ``env:NAME`` when it carries a token (DESIGN §4)."""
+    if isinstance(value, str) and value.startswith("env:"):
+        return SecretStr(_check_web_url(_resolve_secret(value, info).get_secret_value()))
+    if not isinstance(value, str):
+        # ValueError, not TypeError: pydantic reports only ValueError as a configuration mistake.
+        raise ValueError("write the URL as a string, or env:NAME to read it from .env")  # noqa: TRY004
+    return SecretStr(_check_web_url(value))
+
+
 def _check_web_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -85,6 +95,8 @@ def _check_timezone(value: str) -> str:
 
 Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
 WebUrl = Annotated[str, AfterValidator(_check_web_url)]
+#: A URL that may carry a token: literal, or ``env:NAME``; kept out of output like a secret.
+SecretUrl = Annotated[SecretStr, BeforeValidator(_resolve_url)]
 
 
 class _Model(BaseModel):
@@ -233,7 +245,7 @@ class WebsiteWebhookTarget(_Target):
 
     channel: Literal[ChannelName.WEBSITE]
     mode: Literal["webhook"]
-    url: WebUrl
+    url: SecretUrl
     secret: Secret
 
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from broadcaster.config import Config, cross_check
 from broadcaster.errors import ConfigError, InputError
+from broadcaster.exercise import apply_exercise, exercise_problems
 from broadcaster.text import decode_text
 
 __all__ = ["CONFIG_FILENAME", "Workspace", "find_config", "load_workspace"]
@@ -94,7 +95,8 @@ def load_workspace(config_path: Path, environ: Mapping[str, str]) -> Workspace:
         config = Config.model_validate(raw, context={"env": env})
     except ValidationError as exc:
         raise ConfigError([f"{config_path}: {line}" for line in _describe(exc, raw)]) from None
-    problems = cross_check(config)
+    config, problems = apply_exercise(config, env)
+    problems += cross_check(config) + exercise_problems(config, env)
     if problems:
         raise ConfigError([f"{config_path}: {problem}" for problem in problems])
     return Workspace(root=root, config_path=config_path.resolve(), config=config, env=env)

@@ -89,14 +89,18 @@ class CliState:
     cwd: Path
     _workspace: Workspace | None = field(default=None, repr=False)
     _app: App | None = field(default=None, repr=False)
+    #: The command prints one JSON document on stdout (--json): messages go to stderr.
+    json_output: bool = False
 
     def workspace(self) -> Workspace:
         """The workspace named by --config / BROADCASTER_CONFIG / ./broadcaster.toml."""
         if self._workspace is None:
+            from broadcaster.cli._exercise import announce_exercise
             from broadcaster.workspace import find_config, load_workspace
 
             path = find_config(self.config_option, self.environ, self.cwd)
             self._workspace = load_workspace(path, self.environ)
+            announce_exercise(self._workspace, json_output=self.json_output)
         return self._workspace
 
     def app(self) -> App:
@@ -126,6 +130,7 @@ def state(ctx: typer.Context) -> CliState:
     if found is None:  # a command invoked without the root callback (tests of one command)
         found = CliState(config_option=None, environ=dict(os.environ), cwd=Path.cwd())
         ctx.obj = found
+    found.json_output = bool(ctx.params.get("as_json"))
     return found
 
 

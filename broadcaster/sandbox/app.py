@@ -32,6 +32,7 @@ from .connector import ConnectorEmulator
 from .control import control_routes
 from .credentials import (
     BORGHOLM_PAGE_ID,
+    CMS_PATH,
     MORBYLANGA_PAGE_ID,
     TEAMS_CHANNEL_IDS,
     TELEGRAM_CHAT,
@@ -50,8 +51,6 @@ from .twilio import TwilioEmulator
 from .workflows import WorkflowsEmulator
 
 __all__ = ["CMS_PATH", "SandboxApp"]
-
-CMS_PATH = "/cms/api/broadcaster"
 
 
 class SandboxApp:
@@ -124,7 +123,7 @@ class SandboxApp:
         return self.ctx.base_url
 
     def env(self) -> dict[str, str]:
-        """The ``.env`` entries: six DESIGN §4 URL overrides, eleven credentials."""
+        """The ``.env`` entries: URL overrides, credentials and the exercise settings."""
         return environment(self.ctx.base_url, self.ctx.credentials)
 
     def env_text(self) -> str:

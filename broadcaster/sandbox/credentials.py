@@ -22,7 +22,9 @@ from typing import Final
 __all__ = [
     "APPROVER_OBJECT_IDS",
     "BORGHOLM_PAGE_ID",
+    "CMS_PATH",
     "CREDENTIAL_ENV_NAMES",
+    "EXERCISE_ENV_NAMES",
     "MORBYLANGA_PAGE_ID",
     "PAGE_NAMES",
     "TEAMS_CHANNEL_IDS",
@@ -69,6 +71,16 @@ CREDENTIAL_ENV_NAMES: Final = (
     "MORBYLANGA_CMS_WEBHOOK_SECRET",
     "TELEGRAM_BOT_TOKEN",
 )
+#: What makes a workspace an exercise against this sandbox: exercise mode, the address everything
+#: must go to (broadcaster refuses to load a workspace that would call anything else), and the
+#: CMS webhook's URL for a website target written ``url = "env:MORBYLANGA_CMS_WEBHOOK_URL"``.
+EXERCISE_ENV_NAMES: Final = (
+    "BROADCASTER_EXERCISE",
+    "BROADCASTER_SANDBOX_URL",
+    "MORBYLANGA_CMS_WEBHOOK_URL",
+)
+#: Where the CMS emulator listens (any path under /cms/ is accepted).
+CMS_PATH: Final = "/cms/api/broadcaster"
 
 _ALNUM = string.ascii_letters + string.digits
 _WORKFLOW_PATH = (
@@ -156,14 +168,15 @@ class Credentials:
 
 
 def environment(base_url: str, credentials: Credentials) -> dict[str, str]:
-    """The ``.env`` entries for a sandbox at ``base_url``: six URL overrides, eleven credentials.
+    """The ``.env`` for a sandbox at ``base_url``: URL overrides, credentials, exercise settings.
 
     Args:
         base_url: ``http://127.0.0.1:PORT`` of the running sandbox.
         credentials: The credentials it accepts.
 
     Returns:
-        An ordered mapping, URL overrides (DESIGN §4) first, in the order they are printed.
+        An ordered mapping, in the order printed: the DESIGN §4 URL overrides, the credentials,
+        then :data:`EXERCISE_ENV_NAMES`.
     """
     root = base_url.rstrip("/")
     c = credentials
@@ -185,4 +198,7 @@ def environment(base_url: str, credentials: Credentials) -> dict[str, str]:
         "TEAMS_MORBYLANGA_WORKFLOW_URL": c.workflow_url(root),
         "MORBYLANGA_CMS_WEBHOOK_SECRET": c.cms_secret,
         "TELEGRAM_BOT_TOKEN": c.telegram_bot_token,
+        "BROADCASTER_EXERCISE": "1",
+        "BROADCASTER_SANDBOX_URL": root,
+        "MORBYLANGA_CMS_WEBHOOK_URL": f"{root}{CMS_PATH}",
     }

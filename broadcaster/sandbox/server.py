@@ -155,7 +155,7 @@ class Sandbox:
         return self.app.base_url
 
     def env(self) -> dict[str, str]:
-        """The ``.env`` entries: the six DESIGN §4 URL overrides and the eleven credentials.
+        """The ``.env`` entries: URL overrides, credentials and the exercise settings.
 
         Raises:
             RuntimeError: The sandbox has not been started (its port is not known yet).

@@ -9,6 +9,7 @@ import pytest
 
 from broadcaster.sandbox import (
     CREDENTIAL_ENV_NAMES,
+    EXERCISE_ENV_NAMES,
     TELEGRAM_CHAT,
     URL_ENV_NAMES,
     Sandbox,
@@ -31,11 +32,14 @@ def test_exported_names_exist() -> None:
     assert all(hasattr(package, name) for name in package.__all__)
 
 
-def test_env_has_the_six_urls_and_eleven_credentials(sandbox) -> None:
+def test_env_has_the_urls_credentials_and_exercise_settings(sandbox) -> None:
     env = sandbox.env()
-    assert list(env) == [*URL_ENV_NAMES, *CREDENTIAL_ENV_NAMES]
+    assert list(env) == [*URL_ENV_NAMES, *CREDENTIAL_ENV_NAMES, *EXERCISE_ENV_NAMES]
     assert len(URL_ENV_NAMES) == 6
     assert len(CREDENTIAL_ENV_NAMES) == 11
+    assert env["BROADCASTER_EXERCISE"] == "1"
+    assert env["BROADCASTER_SANDBOX_URL"] == sandbox.base_url
+    assert env["MORBYLANGA_CMS_WEBHOOK_URL"].startswith(sandbox.base_url + "/cms/")
     assert httpx.get(f"{sandbox.base_url}/_sandbox/env").json() == env
 
 

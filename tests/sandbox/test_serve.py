@@ -21,6 +21,7 @@ import broadcaster
 from broadcaster.sandbox import (
     BORGHOLM_PAGE_ID,
     CREDENTIAL_ENV_NAMES,
+    EXERCISE_ENV_NAMES,
     MORBYLANGA_PAGE_ID,
     TEAMS_CHANNEL_IDS,
     TELEGRAM_CHAT,
@@ -82,11 +83,12 @@ def served(specs_dir: Path | None, tmp_path: Path) -> Iterator[Served]:
 def test_stdout_is_a_complete_env(served: Served, tmp_path: Path) -> None:
     for line in served.lines:
         assert line.startswith("#") or re.fullmatch(r"[A-Z][A-Z0-9_]*=\S+", line), line
-    assert list(served.env) == [*URL_ENV_NAMES, *CREDENTIAL_ENV_NAMES]
+    assert list(served.env) == [*URL_ENV_NAMES, *CREDENTIAL_ENV_NAMES, *EXERCISE_ENV_NAMES]
     port = re.search(r"127\.0\.0\.1:(\d+)", served.env["BROADCASTER_TWILIO_API_URL"]).group(1)
     for name in URL_ENV_NAMES:
         assert served.env[name].startswith(f"http://127.0.0.1:{port}/"), name
-    assert served.env["TEAMS_MORBYLANGA_WORKFLOW_URL"].startswith(f"http://127.0.0.1:{port}/")
+    for name in ("TEAMS_MORBYLANGA_WORKFLOW_URL", "MORBYLANGA_CMS_WEBHOOK_URL"):
+        assert served.env[name].startswith(f"http://127.0.0.1:{port}/"), name
     written = dotenv_values(tmp_path / ".env")
     assert written == served.env
     assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o600
