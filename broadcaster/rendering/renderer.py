@@ -29,6 +29,7 @@ from markupsafe import Markup
 
 from broadcaster.errors import RenderError
 from broadcaster.rendering.markup import markdown_to_html, markdown_to_text
+from broadcaster.rendering.phones import link_phone_numbers, phone_link, tel_uri
 from broadcaster.timeutil import format_local
 
 __all__ = ["Renderer", "TemplateNamespace", "bundled_templates_dir"]
@@ -77,7 +78,10 @@ class Renderer:
         self.env.filters["plaintext"] = lambda text: markdown_to_text(str(text))
         self.env.filters["localtime"] = lambda moment: format_local(moment, timezone)
         self.env.filters["isotime"] = _isotime
-        self.env.filters["tel"] = _tel_uri
+        self.env.filters["tel"] = tel_uri
+        # A number as a tap-to-call link that never wraps; a text with numbers linked in it.
+        self.env.filters["phone"] = lambda number: phone_link(tel_uri(str(number))[4:], number)
+        self.env.filters["phones"] = lambda text: link_phone_numbers(str(text))
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:
         """Render template ``name`` (e.g. ``website/index.html``); errors name file and line."""
@@ -114,17 +118,6 @@ def _template_frame(exc: BaseException, name: str) -> tuple[str | None, int | st
         if frame.filename.endswith(name) or "/templates/" in frame.filename:
             return frame.filename, frame.lineno or "?"
     return None, "?"
-
-
-def _tel_uri(number: str) -> str:
-    """A ``tel:`` link for a Swedish-style number such as ``0485-880 00`` (E.164 when parsable)."""
-    import phonenumbers  # only templates that print phone links pay for the import
-
-    try:
-        parsed = phonenumbers.parse(number, "SE")
-    except phonenumbers.NumberParseException:
-        return "tel:" + "".join(ch for ch in number if ch.isdigit() or ch == "+")
-    return "tel:" + phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _isotime(moment: datetime) -> str:
