@@ -132,11 +132,13 @@ class SandboxApp:
         lines = [
             f"# broadcaster sandbox: platform emulators on {root} (exercise mode)",
             "# Save as .env next to broadcaster.toml (the reference configuration). Ctrl-C stops.",
+            "# It makes the workspace an exercise that refuses to call anything but this sandbox.",
             *(f"{key}={value}" for key, value in self.env().items()),
             f"# Facebook pages: {BORGHOLM_PAGE_ID} (Borgholm), {MORBYLANGA_PAGE_ID} (Mörbylånga)",
             f"# Teams channels: {', '.join(TEAMS_CHANNEL_IDS)}; Telegram channel: {TELEGRAM_CHAT}",
             "# Twilio: numbers ending 0003/0005/0006/0007 are undelivered, 0008 fails",
-            f"# Website webhook (CMS) receiver: {root}{CMS_PATH}",
+            f"# Website webhook (CMS) receiver: {root}{CMS_PATH}; in broadcaster.toml write "
+            'url = "env:MORBYLANGA_CMS_WEBHOOK_URL" so that it is used',
             f"# Records, faults and state: {root}/_sandbox/",
         ]
         if not self.ctx.specs.full:
