@@ -7,6 +7,8 @@ The structure is checked here on the HTML; ``test_page_fits_a_phone_in_chromium`
 from __future__ import annotations
 
 import asyncio
+import html
+import json
 import os
 import re
 import shutil
@@ -128,29 +130,34 @@ def test_links_the_author_wrote_are_left_alone() -> None:
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
 
+#: Runs inside the page, in a 360 px frame, and reports to the frame's parent.
 MEASURE = """
 <script>
 window.addEventListener("load", () => {
   const root = document.documentElement;
-  const broken = [...document.querySelectorAll("a.tel")].filter(a => a.getClientRects().length > 1);
+  const tel = [...document.querySelectorAll("a.tel")];
   const wide = [...document.querySelectorAll("body *")].filter(
     e => e.getBoundingClientRect().right > root.clientWidth + 0.5);
-  document.title = JSON.stringify({
-    width: root.clientWidth, scroll: root.scrollWidth, broken: broken.length,
-    wide: wide.map(e => e.tagName + ":" + e.textContent.slice(0, 40)),
-    tel: document.querySelectorAll("a.tel").length});
+  parent.postMessage(JSON.stringify({
+    width: root.clientWidth, scroll: root.scrollWidth, tel: tel.length,
+    broken: tel.filter(a => a.getClientRects().length > 1).map(a => a.textContent),
+    wide: wide.map(e => e.tagName + ": " + e.textContent.slice(0, 40))}), "*");
 });
 </script>
+"""
+#: Headless Chromium will not open a window narrower than about 500 px; a frame can be 360.
+PHONE = """<!doctype html><title>waiting</title>
+<iframe src="page.html" style="width:360px;height:6000px;border:0"></iframe>
+<script>window.addEventListener("message", e => { document.title = e.data; });</script>
 """
 
 
 def measure_in_chromium(page: Path, tmp_path: Path) -> dict[str, Any]:
-    import json
-
-    probe = tmp_path / "probe.html"
-    probe.write_text(
+    (tmp_path / "page.html").write_text(
         page.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"), "utf-8"
     )
+    phone = tmp_path / "phone.html"
+    phone.write_text(PHONE, "utf-8")
     assert CHROMIUM is not None
     run = subprocess.run(
         [
@@ -158,12 +165,13 @@ def measure_in_chromium(page: Path, tmp_path: Path) -> dict[str, Any]:
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=360,740",
+            "--window-size=800,900",
             "--force-device-scale-factor=1",
-            "--virtual-time-budget=3000",
+            "--virtual-time-budget=5000",
             "--dump-dom",
-            probe.as_uri(),
+            phone.as_uri(),
         ],
         capture_output=True,
         text=True,
@@ -171,8 +179,8 @@ def measure_in_chromium(page: Path, tmp_path: Path) -> dict[str, Any]:
         check=False,
     )
     title = re.search(r"<title>(.*?)</title>", run.stdout, re.S)
-    assert title, run.stderr[-2000:]
-    return dict(json.loads(html5lib.parseFragment(title.group(1)).text or "{}"))
+    assert title and title.group(1) != "waiting", run.stdout[-1000:] + run.stderr[-2000:]
+    return dict(json.loads(html.unescape(title.group(1))))
 
 
 @pytest.mark.browser
@@ -186,5 +194,5 @@ def test_page_fits_a_phone_in_chromium(site: Path, tmp_path: Path) -> None:
         figures = measure_in_chromium(page, tmp_path)
         assert figures["width"] == 360, figures
         assert figures["scroll"] <= 360, figures  # nothing scrolls sideways
-        assert figures["wide"] == [], figures
-        assert figures["tel"] >= 7 and figures["broken"] == 0, figures
+        assert figures["wide"] == [], figures  # no element reaches past the right edge
+        assert figures["tel"] >= 7 and figures["broken"] == [], figures  # no number wraps
