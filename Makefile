@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check format bench clean
+.PHONY: demo test check format bench clean help-cache
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "broadcaster needs Python 3.11 or newer (set PYTHON=python3.x)")'
@@ -36,6 +36,9 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)  ## benchmarks; each prints its figures and a RESULT line
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+help-cache: $(STAMP)  ## after changing a command or its help: the page `broadcaster --help` prints at once
+	$(BIN)/python -m broadcaster.cli.root_help
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

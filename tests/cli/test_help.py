@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,8 +13,11 @@ import typer.main
 from typer._click import Command
 from typer.core import TyperGroup, TyperOption
 
+from broadcaster import help_cache
 from broadcaster.app import open_app
 from broadcaster.cli import app
+from broadcaster.cli.root_help import render_root_help
+from broadcaster.help_cache import CACHE_FILE, fingerprint
 from broadcaster.model import Content
 from broadcaster.store.announcements import get_announcement
 from broadcaster.workspace import load_workspace
@@ -36,6 +42,45 @@ def flat(text: str) -> str:
 def first_sentence(command: Command) -> str:
     summary = inspect.cleandoc(command.help or "").split("\n\n")[0]
     return flat(summary)
+
+
+def test_the_cached_root_help_is_current() -> None:
+    """`broadcaster --help` prints broadcaster/cli/root-help.txt while it matches the code."""
+    stamp, _, page = Path(CACHE_FILE).read_text(encoding="utf-8").partition("\n")
+    assert stamp == f"# fingerprint {fingerprint()}", "run `make help-cache`"
+    assert page == render_root_help(), "run `make help-cache`"
+
+
+TYPER_HELP = "import sys; sys.argv[0] = 'broadcaster'; from broadcaster.cli import main; main()"
+
+
+def test_the_script_prints_what_typer_would(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "100"}
+    script = Path(sys.executable).with_name("broadcaster")
+    fast = subprocess.run([script, "--help"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    typer_page = subprocess.run(
+        [sys.executable, "-c", TYPER_HELP, "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert fast.returncode == typer_page.returncode == 0
+    assert fast.stdout == typer_page.stdout
+
+
+def test_a_stale_or_too_wide_page_is_not_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    assert help_cache.cached_root_help() is not None
+    monkeypatch.setenv("COLUMNS", "60")  # Typer would wrap to 60 columns
+    assert help_cache.cached_root_help() is None
+    monkeypatch.setenv("COLUMNS", "100")
+    stale = tmp_path / "root-help.txt"
+    stale.write_text("# fingerprint 00000000\nUsage: an old page\n", encoding="utf-8")
+    monkeypatch.setattr(help_cache, "CACHE_FILE", str(stale))
+    assert help_cache.cached_root_help() is None
 
 
 def test_root_help_lists_every_command_with_its_whole_summary(cli: Cli) -> None:

@@ -1,7 +1,7 @@
 """A CLI that answers at once: the commands typed most often import only what they use.
 
 Timing belongs to ``bench/cli_startup.py``; this checks the behaviour behind it. Each command runs
-in a fresh interpreter through the console script's entry point, ``broadcaster.cli:main``, and
+in a fresh interpreter through the console script's entry point, ``broadcaster.__main__:main``, and
 reports ``sys.modules`` as it exits. (Python's import profiler would miss modules loaded with
 ``importlib.import_module``, which is how the channel registry loads adapters.)
 """
@@ -21,7 +21,7 @@ PROBE = """
 import atexit, json, sys
 out, sys.argv = sys.argv[1], ["broadcaster", *sys.argv[2:]]
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
-from broadcaster.cli import main
+from broadcaster.__main__ import main
 main()
 """
 
@@ -47,8 +47,11 @@ NEVER_FOR_READING = (
     "broadcaster.channels.website",
     "broadcaster.sandbox",
 )
-#: Help needs neither the database, the configuration model nor rich's renderer.
-NEVER_FOR_HELP = (*NEVER_FOR_READING, "sqlalchemy", "pydantic", "rich", "dotenv")
+#: The root help is a cached page (broadcaster/help_cache.py): not even Typer is started.
+NEVER_FOR_HELP = (*NEVER_FOR_READING, "sqlalchemy", "pydantic", "rich", "dotenv", "typer")
+#: A command's help needs Typer (whose option parsing loads pydantic), but neither the
+#: database, the configuration nor rich.
+NEVER_FOR_COMMAND_HELP = (*NEVER_FOR_READING, "sqlalchemy", "broadcaster.config", "rich", "dotenv")
 
 
 def user_env() -> dict[str, str]:
@@ -86,8 +89,14 @@ def one_announcement(workspace_dir: Path) -> Path:
 
 def test_help_imports_no_service(tmp_path: Path) -> None:
     modules = imported_modules(tmp_path, "--help")
-    assert loaded(modules, "typer")  # the probe sees imports at all
+    assert loaded(modules, "broadcaster.help_cache")  # the probe sees imports at all
     assert sorted(name for name in NEVER_FOR_HELP if loaded(modules, name)) == []
+
+
+def test_command_help_imports_no_service(tmp_path: Path) -> None:
+    modules = imported_modules(tmp_path, "list", "--help")
+    assert loaded(modules, "typer")
+    assert sorted(name for name in NEVER_FOR_COMMAND_HELP if loaded(modules, name)) == []
 
 
 @pytest.mark.parametrize(
