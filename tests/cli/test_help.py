@@ -120,6 +120,9 @@ STATED_DEFAULTS = {
         (name, "--as"): "default: BROADCASTER_USER, else your OS user name"
         for name in ("draft", "edit", "submit", "cancel", "approve", "reject", "send")
     },
+    ("unschedule", "--as"): "default: BROADCASTER_USER, else your OS user name",
+    # tests/cli/test_approver_cli.py::test_show_of_an_older_revision_and_of_nothing
+    ("show", "--revision"): "default: the current one",
     ("deadletters", "--as"): "default: BROADCASTER_USER, else your OS user name",
     # tests/test_demo.py::test_demo_without_dir_keeps_a_new_temporary_folder
     ("demo", "--dir"): "default: a new temporary folder, kept",
