@@ -15,7 +15,8 @@ the figure is the median. The workspace is a ``broadcaster init`` folder in a te
 (embedded SQLite), filled through the library before timing starts. Figures are printed against
 the targets, never asserted.
 
-Run: ``.venv/bin/python bench/cli_startup.py`` (about a minute). The last line is
+Run: ``.venv/bin/python bench/cli_startup.py`` (about a minute; ``BROADCASTER_BENCH_COMMAND``
+names another ``broadcaster`` executable to time, e.g. an older version). The last line is
 ``RESULT help_ms=... help_vs_python=... help_vs_apprise=... list_ms=... list_vs_sqlalchemy=...
 status_ms=... status_vs_sqlalchemy=...``.
 """
@@ -44,6 +45,8 @@ AUTHOR = "lina.kommunikator"
 APPROVERS = ("jens.odevall", "anna.hasselbom")
 
 BIN = Path(sys.executable).parent
+#: Time another `broadcaster` (e.g. a script running an older checkout) against the same peers.
+COMMAND_VAR = "BROADCASTER_BENCH_COMMAND"
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def commands() -> list[Command]:
     """The six command lines, in the order they run in each round."""
     python = sys.executable
     apprise = shutil.which("apprise", path=str(BIN)) or shutil.which("apprise")
-    broadcaster = str(BIN / "broadcaster")
+    broadcaster = os.environ.get(COMMAND_VAR) or str(BIN / "broadcaster")
     return [
         Command("python", "python -c pass", [python, "-c", "pass"]),
         Command("sqlalchemy", 'python -c "import sqlalchemy"', [python, "-c", "import sqlalchemy"]),
