@@ -27,7 +27,8 @@ app = typer.Typer(
     cls=HelpfulGroup,
     help="Write one crisis update, have it approved, and fan it out to every channel.",
     no_args_is_help=True,
-    # Plain help: Rich's panels would triple the time `broadcaster --help` takes (see _help.py).
+    # Plain help: Rich's panels would triple the time a command's --help takes (see _help.py;
+    # the root page is printed without Typer at all, see broadcaster/help_cache.py).
     rich_markup_mode=None,
     add_completion=False,
     # Tracebacks with local variables could print secrets; our own errors never reach here.
