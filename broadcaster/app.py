@@ -65,6 +65,11 @@ class App:
             clock=self.clock,
             resolve_path=self.workspace.path,
             exercise=general.exercise,
+            endpoints={
+                name: value
+                for name, value in self.workspace.env.items()
+                if name.startswith("BROADCASTER_") and name.endswith("_URL") and value
+            },
         )
 
     def queue_clock(self, conn: Connection) -> datetime:

@@ -40,7 +40,13 @@ from broadcaster.delivery_outcome import (
 )
 from broadcaster.delivery_work import Work, WorkLoader
 from broadcaster.dispatch import finish_dispatch
-from broadcaster.errors import BroadcastError, ChannelError, InputError, PermanentError
+from broadcaster.errors import (
+    BroadcastError,
+    ChannelError,
+    InputError,
+    PermanentError,
+    RateScope,
+)
 from broadcaster.errors import UnknownOutcome as Unknown
 from broadcaster.limits import TargetLimits, limits_for
 from broadcaster.model import DeliveryState
@@ -262,7 +268,7 @@ class DeliveryRunner:
             if configured is None:
                 return None
             try:
-                adapter = self.app.registry.adapter_class(configured.channel)
+                adapter = self.app.registry.adapter_for(configured)
             except InputError:
                 adapter = Channel  # type: ignore[type-abstract]  # its defaults; dead on run
             self._limits[target] = limits_for(self.app.config, configured, adapter)
@@ -291,8 +297,17 @@ class DeliveryRunner:
         )
         result = settlement.outcome
         if isinstance(result, DeliveryOutcome) and result.pause:
-            self._paused_until[delivery.target] = _loop_time() + result.pause
+            until = _loop_time() + result.pause
+            for target in self._paused_targets(result):
+                self._paused_until[target] = until
         return settlement
+
+    def _paused_targets(self, outcome: DeliveryOutcome) -> list[str]:
+        """The targets a rate limit covers: this one, or every target of its channel."""
+        configured = self.app.config.target(outcome.target)
+        if outcome.pause_scope != RateScope.CHANNEL or configured is None:
+            return [outcome.target]
+        return [t.id for t in self.app.config.targets if t.channel == configured.channel]
 
     def _crashed(self, job: Job, error: BaseException) -> Settlement:
         failure = handler_failure(job, error, self.app.config.queue.max_handler_errors)
@@ -323,9 +338,11 @@ class DeliveryRunner:
         record_updates(conn, [o.update(now) for o in outcomes], now)
         for outcome in outcomes:
             if outcome.pause:
-                # The platform asked us to slow down: every worker pauses this target.
+                # The platform asked us to slow down: every worker pauses this target (or, for
+                # a limit on the whole app, every target of the channel).
                 until = now + timedelta(seconds=outcome.pause)
-                push_back(conn, f"target:{outcome.target}", until)
+                for target in self._paused_targets(outcome):
+                    push_back(conn, f"target:{target}", until)
         pairs = {
             (o.announcement_id, o.revision_id)
             for o in outcomes

@@ -13,7 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from broadcaster.channels.base import Receipt
-from broadcaster.errors import ChannelError, PermanentError, RateLimited, TransientError
+from broadcaster.errors import (
+    ChannelError,
+    PermanentError,
+    RateLimited,
+    RateScope,
+    TransientError,
+)
 from broadcaster.errors import UnknownOutcome as Unknown
 from broadcaster.limits import TargetLimits
 from broadcaster.model import DeliveryState
@@ -47,8 +53,10 @@ class DeliveryOutcome:
     error: str | None = None
     #: Seconds until the next attempt (retrying, unknown).
     retry_in: float | None = None
-    #: The platform asked every worker to pause this target this long.
+    #: The platform asked every worker to pause this target this long ...
     pause: float | None = None
+    #: ... or, with RateScope.CHANNEL, every target of its channel.
+    pause_scope: RateScope = RateScope.TARGET
 
     def update(self, now: datetime) -> DeliveryUpdate:
         """The attempt-tied row update for the store."""
@@ -104,7 +112,10 @@ def classify(
         retry_after = outcome.retry_after if isinstance(outcome, TransientError) else None
         delay, state = policy.delay(attempts, retry_after, rng), DeliveryState.RETRYING
     pause = outcome.retry_after if isinstance(outcome, RateLimited) else None
-    result = DeliveryOutcome(**base, state=state, error=error, retry_in=delay, pause=pause)
+    scope = outcome.scope if isinstance(outcome, RateLimited) else RateScope.TARGET
+    result = DeliveryOutcome(
+        **base, state=state, error=error, retry_in=delay, pause=pause, pause_scope=scope
+    )
     return Settlement(
         job_id=job.id, state=JobState.QUEUED, delay=delay, error=error, outcome=result
     )

@@ -91,7 +91,7 @@ def _fan_out(app: App, conn: Connection, target_ids: Sequence[str]) -> list[NewD
         target = app.config.target(target_id)
         if target is None:  # the configuration was reloaded between preview and now
             raise InputError(f"target {target_id!r} is no longer in the configuration")
-        adapter = app.registry.adapter_class(target.channel)
+        adapter = app.registry.adapter_for(target)
         rows += [
             NewDelivery(target=target_id, channel=target.channel, recipient=recipient)
             for recipient in adapter.recipients(target, directory)

@@ -28,6 +28,7 @@ processes and into queue rows as text, and a half-restored exception hides the r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any, ClassVar
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "PermanentError",
     "QueueError",
     "RateLimited",
+    "RateScope",
     "RenderError",
     "StateError",
     "TransientError",
@@ -127,8 +129,34 @@ class TransientError(ChannelError):
         return (type(self), (self.channel, self.message, self.retry_after))
 
 
+class RateScope(StrEnum):
+    """What a platform's rate limit covers, and so what pauses when it is hit."""
+
+    #: This target only (one page, one chat, one Teams channel): its siblings carry on.
+    TARGET = "target"
+    #: Every target of the channel (an app-wide budget, one bot for all chats).
+    CHANNEL = "channel"
+
+
 class RateLimited(TransientError):
-    """The platform asked us to slow down; ``retry_after`` is honoured exactly when given."""
+    """The platform asked us to slow down; ``retry_after`` is honoured exactly when given.
+
+    ``scope`` says what the limit covers: by default this target alone, so one throttled page
+    does not pause its siblings.
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        message: str,
+        retry_after: float | None = None,
+        scope: RateScope = RateScope.TARGET,
+    ) -> None:
+        super().__init__(channel, message, retry_after)
+        self.scope = scope
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.channel, self.message, self.retry_after, self.scope))
 
 
 class PermanentError(ChannelError):

@@ -69,7 +69,7 @@ def worker_identity(app: App, options: WorkerOptions, owner: str) -> dict[str, A
     rates: dict[str, float] = {}
     for target in config.targets:
         try:
-            adapter = app.registry.adapter_class(target.channel)
+            adapter = app.registry.adapter_for(target)
         except InputError:
             continue  # no adapter in this version: its deliveries say so; the worker still runs
         for key, per_second in limits_for(config, target, adapter).rate_keys:

@@ -17,6 +17,7 @@ from broadcaster.errors import (
     AuthError,
     PermanentError,
     RateLimited,
+    RateScope,
     TransientError,
     UnknownOutcome,
 )
@@ -409,3 +410,25 @@ def test_a_deferred_job_is_not_an_attempt_and_pauses_only_its_target(
     with db_app.store.read() as conn:
         attempts = conn.execute(select(jobs.c.attempts).order_by(jobs.c.id)).scalars().all()
     assert attempts == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("scope", "sibling"), [(RateScope.TARGET, "sent"), (RateScope.CHANNEL, "pending")]
+)
+def test_a_rate_limit_pauses_its_target_or_its_whole_channel_as_the_platform_says(
+    db_app: App, script: Script, clock: FakeClock, scope: RateScope, sibling: str
+) -> None:
+    """One throttled page must not pause its siblings; an app-wide limit pauses them all."""
+    replace_config(
+        db_app,
+        targets=[t.model_copy(update={"rate_per_second": 100}) for t in db_app.config.targets],
+    )
+    script.answer(BORGHOLM, RateLimited("website", "429", retry_after=60, scope=scope))
+    dispatched(db_app)
+    drain(db_app)
+    second = dispatched(db_app)
+    drain(db_app)
+    assert by_target(db_app, second)[MORBYLANGA]["state"] == sibling
+    clock.advance(60)
+    drain(db_app)
+    assert {d["state"] for d in by_target(db_app, second).values()} == {"sent"}

@@ -5,19 +5,22 @@ shows that to the approver, for every channel alike.
 
 An adapter is built per target from that target's typed configuration and a
 :class:`ChannelContext`; it holds no global state. ``send`` either returns a :class:`Receipt`
-(the platform's id for what was posted) or raises a :class:`~broadcaster.errors.ChannelError`
-subclass that tells the queue what to do next — never a bare ``False``.
+(the platform's id for what was posted, and whatever else editing or deleting it later needs)
+or raises a :class:`~broadcaster.errors.ChannelError` subclass that tells the queue what to do
+next — never a bare ``False``. Where the platform can, ``update`` edits and ``delete`` removes
+what ``send`` posted, given its receipt (``can_update`` / ``can_delete`` say which).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from broadcaster.config import TargetConfig
+from broadcaster.errors import PermanentError
 from broadcaster.rendering import Renderer
 from broadcaster.rendering.message import Message
 from broadcaster.rendering.readable import message_text
@@ -43,6 +46,16 @@ class ChannelContext:
     clock: Clock
     resolve_path: Callable[[str], Path]
     exercise: bool = False
+    #: An ``httpx`` transport for every httpx client the adapter builds (tests hand in a mock
+    #: or a recording transport); None: the network.
+    http_transport: Any = None
+    #: Builds the ``requests.Session`` for SDKs built on requests (facebook-sdk); None: a plain
+    #: session.
+    requests_session: Callable[[], Any] | None = None
+    #: Platform API roots overridden by the environment (``BROADCASTER_FACEBOOK_API_URL``,
+    #: ``BROADCASTER_TELEGRAM_API_URL``, ``BROADCASTER_TEAMS_LOGIN_URL``, ... — DESIGN §4), by
+    #: variable name; a name that is absent means the platform's public root.
+    endpoints: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,9 +70,15 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Receipt:
-    """Proof of delivery: the platform's id for what was posted (post id, SID, path, ...)."""
+    """Proof of delivery: the platform's id for what was posted (post id, SID, path, ...).
+
+    ``data`` holds whatever else editing or deleting the post later needs (a Telegram chat id,
+    a Teams service URL and conversation id); it is stored with the delivery, so keep it small
+    and free of secrets.
+    """
 
     platform_id: str
+    data: Mapping[str, str | int] = field(default_factory=dict)
 
 
 class Channel(ABC):
@@ -70,6 +89,13 @@ class Channel(ABC):
     """
 
     name: ClassVar[str]
+    #: The target ``mode`` this adapter serves (Teams ``bot`` / ``workflow``, website ``static``
+    #: / ``webhook``); None for a channel with one way of posting.
+    mode: ClassVar[str | None] = None
+    #: True when :meth:`update` can edit what :meth:`send` posted, in place.
+    can_update: ClassVar[bool] = False
+    #: True when :meth:`delete` can remove what :meth:`send` posted.
+    can_delete: ClassVar[bool] = False
     #: True when :meth:`verify` can ask the platform whether a delivery already arrived.
     can_verify: ClassVar[bool] = False
     #: True when sending the same delivery twice cannot show two copies to the public; decides
@@ -153,6 +179,21 @@ class Channel(ABC):
         the platform does not have it (so sending again is safe).
         """
         return None
+
+    async def update(self, receipt: Receipt, message: Message, rendered: Rendered) -> Receipt:
+        """Edit what ``receipt`` names to read as ``message`` (when :attr:`can_update`)."""
+        raise PermanentError(
+            self.name, f"{self.name} cannot edit a post; send the correction as a new one"
+        )
+
+    async def delete(self, receipt: Receipt) -> None:
+        """Remove what ``receipt`` names (when :attr:`can_delete`); gone already is success."""
+        raise PermanentError(self.name, f"{self.name} cannot delete a post; remove it by hand")
+
+    async def check_online(self) -> list[str]:
+        """Ask the platform whether this target's credentials and rights work (``check
+        --online``): one line per problem, each saying what to renew or grant; [] when fine."""
+        return []
 
     async def aclose(self) -> None:
         """Release clients and connections; the adapter is not used afterwards."""

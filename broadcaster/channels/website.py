@@ -41,6 +41,7 @@ class WebsiteChannel(Channel):
     """Publishes announcements to a static crisis site."""
 
     name: ClassVar[str] = "website"
+    mode: ClassVar[str | None] = "static"
     can_verify = True
     # Files are an upsert by uid and revision, and the publish step runs once per delivery key.
     blind_resend_ok = True
