@@ -1,7 +1,9 @@
 """``broadcaster demo``: the whole flow once, on the embedded defaults.
 
-A fresh example workspace, the seed incident's first update drafted by the communications
-officer, approved by two different people, sent, and delivered by the worker.
+A fresh example workspace, the platform sandbox started in this process with every channel
+that needs an account switched on against it, the seed incident's first update drafted by the
+communications officer, approved by two different people, sent, and delivered by the worker —
+and, per target, what the sandbox says arrived.
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broadcaster.app import open_app
+from broadcaster.app import App, open_app
 from broadcaster.approval import approve
 from broadcaster.authoring import DraftInput, create_draft, submit
-from broadcaster.config import WebsiteStaticTarget
+from broadcaster.channels.registry import ChannelRegistry
+from broadcaster.config import TargetConfig, WebsiteStaticTarget
 from broadcaster.dispatch import dispatch_revision
+from broadcaster.errors import InputError
+from broadcaster.fileio import atomic_write
 from broadcaster.model import Severity
 from broadcaster.reports import announcement_status
 from broadcaster.scaffold import example_update, init_workspace
+from broadcaster.scaffold.accounts import switch_on_account_blocks
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import CONFIG_FILENAME, load_workspace
 
@@ -41,40 +47,109 @@ class DemoResult:
     status: dict[str, Any]
     timezone: str
     pages: list[Path]
+    #: Target id -> what the sandbox recorded arriving for it (empty for the websites).
+    arrivals: dict[str, str]
 
 
 def run_demo(
     directory: Path | None, environ: Mapping[str, str], say: Callable[[str], None]
 ) -> DemoResult:
     """Run the demo in ``directory`` (a new temporary folder when None), narrating via ``say``."""
+    from broadcaster.sandbox import Sandbox  # the emulators: only the demo and tests start them
+
     root = (directory or Path(tempfile.mkdtemp(prefix="broadcaster-demo-"))).resolve()
     init_workspace(root)
     say(f"Created an example workspace for Borgholm and Mörbylånga in {root}")
-    workspace = load_workspace(root / CONFIG_FILENAME, environ)
-    app = open_app(workspace)
-    try:
-        draft = create_draft(
-            app,
-            OFFICER,
-            DraftInput(title=DEMO_TITLE, body=DEMO_BODY, severity=Severity.CRISIS, to=("all",)),
+    with Sandbox() as sandbox:
+        switched_on = _point_at_sandbox(root, sandbox.env())
+        say(
+            f"Started the platform sandbox at {sandbox.base_url} and switched on "
+            f"{', '.join(switched_on) or 'no account channel'} against it (an exercise)"
         )
-        targets = ", ".join(draft.revision.content.targets)
-        say(f"{OFFICER} drafted announcement {draft.id} for {targets}")
-        submit(app, OFFICER, draft.id)
-        say(f"{OFFICER} submitted it for approval ({app.config.approval.required} needed)")
-        for person in APPROVERS:
-            approve(app, person, draft.id)
-            say(f"{person} approved revision {draft.revision.number}")
-        dispatch_revision(app, OFFICER, draft.id)
-        say("Sent: one delivery per target is queued")
-        processed = asyncio.run(run_worker(app, until_idle=True))
-        say(f"The worker ran {processed} job(s) and is idle")
-        status = announcement_status(app, draft.id)
-    finally:
-        app.close()
+        workspace = load_workspace(root / CONFIG_FILENAME, environ)
+        app = open_app(workspace)
+        try:
+            announcement_id = _send_the_update(app, say)
+            status = announcement_status(app, announcement_id)
+        finally:
+            app.close()
+        arrivals = {t.id: _arrived(sandbox, t) for t in workspace.config.targets}
     pages = [
         workspace.path(target.output_dir) / "index.html"
         for target in workspace.config.targets
         if isinstance(target, WebsiteStaticTarget)
     ]
-    return DemoResult(root, draft.id, status, workspace.config.broadcaster.timezone, pages)
+    timezone = workspace.config.broadcaster.timezone
+    return DemoResult(root, announcement_id, status, timezone, pages, arrivals)
+
+
+def _point_at_sandbox(root: Path, sandbox_env: Mapping[str, str]) -> list[str]:
+    """Switch on every account channel this broadcaster delivers to; secrets go in .env."""
+    from broadcaster.channels.registry import default_registry
+
+    registry = default_registry()
+    switched_on = switch_on_account_blocks(
+        root / CONFIG_FILENAME, lambda channel, mode: _delivers(registry, channel, mode)
+    )
+    env_path = root / ".env"
+    lines = [env_path.read_text(encoding="utf-8").rstrip("\n"), ""]
+    lines.append("# Written by `broadcaster demo`: the sandbox it ran against (an exercise).")
+    lines += [f"{name}={value}" for name, value in sandbox_env.items()]
+    atomic_write(env_path, "\n".join(lines) + "\n", mode=0o600)
+    return switched_on
+
+
+def _delivers(registry: ChannelRegistry, channel: str, mode: str | None) -> bool:
+    try:
+        registry.adapter_class(channel, mode)
+    except InputError:
+        return False
+    return True
+
+
+def _send_the_update(app: App, say: Callable[[str], None]) -> int:
+    draft = create_draft(
+        app,
+        OFFICER,
+        DraftInput(title=DEMO_TITLE, body=DEMO_BODY, severity=Severity.CRISIS, to=("all",)),
+    )
+    targets = ", ".join(draft.revision.content.targets)
+    say(f"{OFFICER} drafted announcement {draft.id} for {targets}")
+    submit(app, OFFICER, draft.id)
+    say(f"{OFFICER} submitted it for approval ({app.config.approval.required} needed)")
+    for person in APPROVERS:
+        approve(app, person, draft.id)
+        say(f"{person} approved revision {draft.revision.number}")
+    dispatch_revision(app, OFFICER, draft.id)
+    say("Sent: one delivery per target is queued")
+    processed = asyncio.run(run_worker(app, until_idle=True))
+    say(f"The worker ran {processed} job(s) and is idle")
+    return draft.id
+
+
+# Where the sandbox files what a target posted: its platform, and the object the post was about.
+_SANDBOX_PLACES: dict[tuple[str, str | None], tuple[str, str | None]] = {
+    ("facebook", None): ("facebook", "page_id"),
+    ("telegram", None): ("telegram", "chat_id"),
+    ("teams", "bot"): ("connector", "channel_id"),
+    ("teams", "workflow"): ("workflows", None),
+}
+
+
+def _arrived(sandbox: Any, target: TargetConfig) -> str:
+    """What the sandbox recorded for ``target``: accepted posts, or "" for the websites."""
+    place = _SANDBOX_PLACES.get((str(target.channel), getattr(target, "mode", None)))
+    if place is None:
+        place = _SANDBOX_PLACES.get((str(target.channel), None))
+    if place is None:
+        return ""
+    platform, key = place
+    wanted = getattr(target, key, None) if key else None
+    records = [
+        r
+        for r in sandbox.records.find(platform, direction="in", method="POST")
+        if (wanted is None or r.target == wanted or str(wanted) in r.path)
+        and r.status is not None
+        and 200 <= r.status < 300
+    ]
+    return f"{len(records)} post(s) accepted" if records else "nothing accepted"

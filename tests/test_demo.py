@@ -27,7 +27,14 @@ def test_demo_sends_the_seed_update_and_leaves_the_pages(tmp_path: Path) -> None
     assert "anna.hasselbom approved" in result.stdout and "jens.odevall approved" in result.stdout
     status = Cli(cwd=root, env={})("status", "1", "--json").json()
     assert status["state"] == "sent"
-    assert [d["state"] for d in status["deliveries"]] == ["sent", "sent"]
+    assert {d["state"] for d in status["deliveries"]} == {"sent"}
+    assert {"web-borgholm", "web-morbylanga"} <= {d["target"] for d in status["deliveries"]}
+    # Every channel that needs an account went to the sandbox, once, and the table says so.
+    for delivery in status["deliveries"]:
+        if delivery["channel"] != "website":
+            row = next(line for line in result.stdout.splitlines() if delivery["target"] in line)
+            assert "1 post(s) accepted" in row, row
+    assert oct((root / ".env").stat().st_mode & 0o777) == "0o600"
 
 
 def test_demo_without_dir_keeps_a_new_temporary_folder(tmp_path: Path) -> None:

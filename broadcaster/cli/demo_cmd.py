@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +23,6 @@ def demo(
     wide: WideOption = False,
 ) -> None:
     """Draft the seed incident's update, approve it twice, send it and show the result."""
-    from broadcaster.cli.status_view import print_status
     from broadcaster.demo import run_demo
 
     cli = state(ctx)
@@ -31,7 +30,7 @@ def demo(
     folder = None if directory is None else (cli.cwd / directory)
     result = run_demo(folder, cli.environ, lambda line: console.print(f"• {line}"))
     console.print()
-    print_status(result.status, result.timezone, wide=wide)
+    _print_arrivals(result.status, result.arrivals, wide=wide)
     console.print("\nCrisis pages (open them in a browser):")
     for page in result.pages:
         console.print(f"  {page}")
@@ -43,6 +42,33 @@ def demo(
     )
     if result.status["state"] != "sent":
         raise typer.Exit(1)
+
+
+def _print_arrivals(status: dict[str, Any], arrivals: dict[str, str], *, wide: bool) -> None:
+    """One row per target: what broadcaster recorded, and what the sandbox says arrived."""
+    from rich.markup import escape
+
+    from broadcaster.cli.tables import Column, Fit, print_table
+
+    columns = (
+        Column("target", Fit.MIDDLE, min_width=12),
+        Column("channel", Fit.SHRINK, min_width=5, give=2),
+        Column("state"),
+        Column("platform id", Fit.SHRINK, min_width=8, give=3),
+        Column("the sandbox got", Fit.SHRINK, min_width=12),
+    )
+    rows = [
+        [
+            delivery["target"],
+            delivery["channel"],
+            delivery["state"],
+            escape(delivery["platform_id"] or ""),
+            arrivals.get(delivery["target"]) or "-",
+        ]
+        for delivery in status["deliveries"]
+    ]
+    title = f"#{status['id']} {escape(status['title'])} — {status['state']}"
+    print_table(stdout(), columns, rows, wide=wide, title=title)
 
 
 def register(app: typer.Typer) -> None:

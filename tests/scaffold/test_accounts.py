@@ -1,0 +1,64 @@
+"""The example workspace's account channels: commented out for `init`, switched on by the demo."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from broadcaster.config import FacebookTarget, TeamsBotTarget, TelegramTarget
+from broadcaster.sandbox.credentials import Credentials, environment
+from broadcaster.scaffold import init_workspace
+from broadcaster.scaffold.accounts import switch_on_account_blocks
+from broadcaster.workspace import load_workspace
+
+SANDBOX_ENV = environment("http://127.0.0.1:9", Credentials.generate(seed=1))
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    init_workspace(tmp_path / "ws")
+    return tmp_path / "ws" / "broadcaster.toml"
+
+
+def test_a_new_workspace_loads_without_any_account(config: Path) -> None:
+    workspace = load_workspace(config, {})
+    assert {t.channel for t in workspace.config.targets} == {"website"}
+
+
+def test_the_demo_switches_on_only_what_it_can_deliver(config: Path) -> None:
+    before = config.read_text(encoding="utf-8")
+    chosen = switch_on_account_blocks(config, lambda channel, mode: channel == "facebook")
+    assert chosen == ["fb-borgholm", "fb-morbylanga"]
+    workspace = load_workspace(config, SANDBOX_ENV)
+    kinds = {type(t) for t in workspace.config.targets}
+    assert FacebookTarget in kinds and TelegramTarget not in kinds
+    assert workspace.config.teams_bot is None  # no bot target, so no bot identity either
+    # Only the chosen blocks changed: the prose and the other blocks are as init wrote them.
+    after = config.read_text(encoding="utf-8")
+    assert after.count("\n") == before.count("\n")
+    assert '# id = "telegram-oland"' in after and '\nid = "fb-borgholm"' in after
+
+
+def test_a_teams_bot_target_brings_the_bot_identity(config: Path) -> None:
+    chosen = switch_on_account_blocks(config, lambda channel, mode: mode == "bot")
+    assert chosen == ["teams-borgholm-staff"]
+    workspace = load_workspace(config, SANDBOX_ENV)
+    assert [type(t) for t in workspace.config.targets][-1] is TeamsBotTarget
+    assert workspace.config.teams_bot is not None
+
+
+def test_everything_on_is_the_reference_set_of_channels(config: Path) -> None:
+    switch_on_account_blocks(config, lambda channel, mode: True)
+    workspace = load_workspace(config, SANDBOX_ENV)
+    assert sorted(t.id for t in workspace.config.targets) == [
+        "fb-borgholm",
+        "fb-morbylanga",
+        "teams-borgholm-staff",
+        "teams-morbylanga-staff",
+        "telegram-oland",
+        "web-borgholm",
+        "web-morbylanga",
+    ]
+    assert stat.S_IMODE(config.stat().st_mode) == 0o644
