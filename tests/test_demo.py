@@ -13,7 +13,7 @@ from tests.conftest import Cli
 
 
 def test_demo_sends_the_seed_update_and_leaves_the_pages(tmp_path: Path) -> None:
-    result = Cli(cwd=tmp_path, env={})("demo", "--dir", "tour")
+    result = Cli(cwd=tmp_path, env={})("demo", "--dir", "tour", "--wide")
     assert result.exit_code == 0, result.stderr
     root = (tmp_path / "tour").resolve()
     for org in ("borgholm", "morbylanga"):
