@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from broadcaster.app import App, open_app
 from broadcaster.approval import approve
@@ -51,29 +51,49 @@ class DemoResult:
     arrivals: dict[str, str]
 
 
-def run_demo(
-    directory: Path | None, environ: Mapping[str, str], say: Callable[[str], None]
-) -> DemoResult:
-    """Run the demo in ``directory`` (a new temporary folder when None), narrating via ``say``."""
-    from broadcaster.sandbox import Sandbox  # the emulators: only the demo and tests start them
+class PlatformSandbox(Protocol):
+    """The running platform emulators (``broadcaster.sandbox.Sandbox``), handed in by the CLI:
+    the core does not import the sandbox."""
 
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        ...
+
+    @property
+    def records(self) -> Any:
+        """What the emulators received (``find(platform, direction=..., method=...)``)."""
+        ...
+
+    def env(self) -> dict[str, str]:
+        """The ``.env`` entries that point a workspace at these emulators."""
+        ...
+
+
+def run_demo(
+    directory: Path | None,
+    environ: Mapping[str, str],
+    say: Callable[[str], None],
+    sandbox: PlatformSandbox,
+) -> DemoResult:
+    """Run the demo in ``directory`` (a new temporary folder when None) against ``sandbox``,
+    narrating via ``say``."""
     root = (directory or Path(tempfile.mkdtemp(prefix="broadcaster-demo-"))).resolve()
     init_workspace(root)
     say(f"Created an example workspace for Borgholm and Mörbylånga in {root}")
-    with Sandbox() as sandbox:
-        switched_on = _point_at_sandbox(root, sandbox.env())
-        say(
-            f"Started the platform sandbox at {sandbox.base_url} and switched on "
-            f"{', '.join(switched_on) or 'no account channel'} against it (an exercise)"
-        )
-        workspace = load_workspace(root / CONFIG_FILENAME, environ)
-        app = open_app(workspace)
-        try:
-            announcement_id = _send_the_update(app, say)
-            status = announcement_status(app, announcement_id)
-        finally:
-            app.close()
-        arrivals = {t.id: _arrived(sandbox, t) for t in workspace.config.targets}
+    switched_on = _point_at_sandbox(root, sandbox.env())
+    say(
+        f"Started the platform sandbox at {sandbox.base_url} and switched on "
+        f"{', '.join(switched_on) or 'no account channel'} against it (an exercise)"
+    )
+    workspace = load_workspace(root / CONFIG_FILENAME, environ)
+    app = open_app(workspace)
+    try:
+        announcement_id = _send_the_update(app, say)
+        status = announcement_status(app, announcement_id)
+    finally:
+        app.close()
+    arrivals = {t.id: _arrived(sandbox, t) for t in workspace.config.targets}
     pages = [
         workspace.path(target.output_dir) / "index.html"
         for target in workspace.config.targets
@@ -136,7 +156,7 @@ _SANDBOX_PLACES: dict[tuple[str, str | None], tuple[str, str | None]] = {
 }
 
 
-def _arrived(sandbox: Any, target: TargetConfig) -> str:
+def _arrived(sandbox: PlatformSandbox, target: TargetConfig) -> str:
     """What the sandbox recorded for ``target``: accepted posts, or "" for the websites."""
     place = _SANDBOX_PLACES.get((str(target.channel), getattr(target, "mode", None)))
     if place is None:

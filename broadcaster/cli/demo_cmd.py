@@ -28,7 +28,10 @@ def demo(
     cli = state(ctx)
     console = stdout()
     folder = None if directory is None else (cli.cwd / directory)
-    result = run_demo(folder, cli.environ, lambda line: console.print(f"• {line}"))
+    from broadcaster.sandbox import Sandbox
+
+    with Sandbox() as sandbox:  # in this process, for as long as the demo runs
+        result = run_demo(folder, cli.environ, lambda line: console.print(f"• {line}"), sandbox)
     console.print()
     _print_arrivals(result.status, result.arrivals, wide=wide)
     console.print("\nCrisis pages (open them in a browser):")
