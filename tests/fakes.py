@@ -27,6 +27,11 @@ class Script:
     verified: list[tuple[str, str, int]] = field(default_factory=list)
     #: targets whose platform already holds the delivery (what verify answers)
     holds: set[str] = field(default_factory=set)
+    #: what verify answers for a target it holds
+    found: Receipt = field(default_factory=lambda: Receipt("found-by-verify"))
+    #: every message handed to send and to verify, in order
+    send_messages: list[Message] = field(default_factory=list)
+    verify_messages: list[Message] = field(default_factory=list)
 
     def answer(self, target: str, *steps: Step) -> None:
         self.steps[target].extend(steps)
@@ -50,6 +55,7 @@ def scripted_registry(
 
         async def send(self, message: Message, rendered: Rendered) -> Receipt:
             script.sent.append((message.target.id, message.uid, message.revision))
+            script.send_messages.append(message)
             queue = script.steps[message.target.id]
             step = queue.pop(0) if queue else Receipt(f"post-{len(script.sent)}")
             if isinstance(step, BaseException):
@@ -59,7 +65,8 @@ def scripted_registry(
 
         async def verify(self, message: Message) -> Receipt | None:
             script.verified.append((message.target.id, message.uid, message.revision))
-            return Receipt("found-by-verify") if message.target.id in script.holds else None
+            script.verify_messages.append(message)
+            return script.found if message.target.id in script.holds else None
 
     ScriptedChannel.can_verify = can_verify
     ScriptedChannel.blind_resend_ok = blind_ok
