@@ -3,22 +3,44 @@
 Loading the workspace already validated the configuration and secrets (a broken one never gets
 here). This adds what only shows when things are put together: the database opens at the current
 schema, every template compiles, and a sample announcement renders for every target.
+
+``check --online`` then asks every target's platform whether its credentials and rights work
+(:func:`check_online`): all targets at once, each under its own deadline, so one platform that
+does not answer costs one timeout, not the whole check.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError
 
 from broadcaster.app import App
-from broadcaster.errors import InputError
+from broadcaster.errors import ChannelError, InputError
 from broadcaster.model import Content, Severity
+from broadcaster.privacy import mask_phone_numbers
 from broadcaster.rendering.message import Message
 from broadcaster.store.database import SCHEMA_REVISION
 
-__all__ = ["CheckReport", "check_workspace"]
+if TYPE_CHECKING:
+    from broadcaster.channels.base import Channel
+    from broadcaster.config import TargetConfig
+
+__all__ = [
+    "DEFAULT_ONLINE_TIMEOUT",
+    "CheckReport",
+    "OnlineResult",
+    "check_online",
+    "check_workspace",
+]
+
+log = logging.getLogger("broadcaster.checks")
+
+#: Seconds one target's online check may take, unless ``--timeout`` says otherwise.
+DEFAULT_ONLINE_TIMEOUT = 15.0
 
 
 @dataclass
@@ -138,3 +160,74 @@ def _sample(app: App, target_id: str) -> Message:
         targets=(target_id,),
     )
     return Message.unsaved(app.config, content, target_id=target_id, at=app.clock())
+
+
+@dataclass(frozen=True)
+class OnlineResult:
+    """What one target's platform said about its credentials: [] problems when all is well."""
+
+    target: str
+    channel: str
+    problems: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"target", "channel", "ok", "problems"}``."""
+        return {
+            "target": self.target,
+            "channel": self.channel,
+            "ok": not self.problems,
+            "problems": self.problems,
+        }
+
+
+def check_online(app: App, timeout: float = DEFAULT_ONLINE_TIMEOUT) -> list[OnlineResult]:
+    """Ask every target's adapter :meth:`~Channel.check_online`, all at once; in config order.
+
+    Each target has ``timeout`` seconds; one that does not answer in time is a problem of its
+    own and does not hold up the others. (An adapter's blocking SDK calls carry their own
+    timeouts, as every platform call must: a thread cannot be cancelled from here.)
+    """
+    return asyncio.run(_check_targets(app, app.config.targets, timeout))
+
+
+async def _check_targets(
+    app: App, targets: list[TargetConfig], seconds: float
+) -> list[OnlineResult]:
+    return list(await asyncio.gather(*(_check_target(app, t, seconds) for t in targets)))
+
+
+async def _check_target(app: App, target: TargetConfig, seconds: float) -> OnlineResult:
+    channel = str(target.channel)
+    try:
+        adapter = app.registry.create(target, app.channel_context())
+    except InputError as exc:  # no adapter for this channel or mode in this version
+        return OnlineResult(target.id, channel, [str(exc)])
+    try:
+        async with asyncio.timeout(seconds):
+            problems = list(await adapter.check_online())
+    except TimeoutError:
+        problems = [
+            f"no answer from {channel} within {seconds:g} s; check this machine's network and "
+            f"the platform's status page, then run `broadcaster check --online` again (or give "
+            "it longer with --timeout)"
+        ]
+    except ChannelError as exc:
+        problems = [str(exc)]
+    except Exception as exc:
+        # A bug, or a library error the adapter does not map: say so rather than stop the rest.
+        log.debug("the online check of %s failed", target.id, exc_info=True)
+        problems = [
+            f"the check itself failed ({type(exc).__name__}: {exc}); "
+            "if it happens again, report it with this line"
+        ]
+    await _close(adapter, target.id, seconds)
+    # A platform's answer may quote a recipient's number; it is printed, so it is masked.
+    return OnlineResult(target.id, channel, [mask_phone_numbers(p) for p in problems])
+
+
+async def _close(adapter: Channel, target_id: str, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await adapter.aclose()
+    except Exception:  # closing is tidying up; the check's answer stands
+        log.debug("closing the %s adapter failed after its online check", target_id, exc_info=True)

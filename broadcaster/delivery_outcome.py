@@ -8,11 +8,11 @@ and the job's :class:`Settlement` (done, dead, or queued again after a backoff).
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from broadcaster.channels.base import Receipt
 from broadcaster.errors import (
     ChannelError,
     PermanentError,
@@ -22,7 +22,7 @@ from broadcaster.errors import (
 )
 from broadcaster.errors import UnknownOutcome as Unknown
 from broadcaster.limits import TargetLimits
-from broadcaster.model import DeliveryState
+from broadcaster.model import DeliveryState, Receipt
 from broadcaster.privacy import mask_phone_numbers
 from broadcaster.queue.jobs import Job, JobState, Settlement
 from broadcaster.queue.retry import RetryPolicy
@@ -50,6 +50,8 @@ class DeliveryOutcome:
     attempt: int | None
     state: DeliveryState
     platform_id: str | None = None
+    #: The rest of the receipt (what editing or deleting the post later needs).
+    receipt_data: Mapping[str, str | int] | None = None
     error: str | None = None
     #: Seconds until the next attempt (retrying, unknown).
     retry_in: float | None = None
@@ -67,6 +69,7 @@ class DeliveryOutcome:
             attempt=self.attempt,
             state=self.state,
             platform_id=self.platform_id,
+            receipt_data=self.receipt_data,
             error=self.error,
             next_attempt_at=next_at,
         )
@@ -95,7 +98,13 @@ def classify(
         "attempt": attempts,
     }
     if isinstance(outcome, Receipt):
-        result = DeliveryOutcome(**base, state=DeliveryState.SENT, platform_id=outcome.platform_id)
+        # The receipt of a send and of a verification alike: both are kept, in one update.
+        result = DeliveryOutcome(
+            **base,
+            state=DeliveryState.SENT,
+            platform_id=outcome.platform_id,
+            receipt_data=dict(outcome.data),
+        )
         return Settlement(job_id=job.id, state=JobState.DONE, outcome=result)
     # A platform's answer may quote the recipient's number; it is stored, listed and logged,
     # so it is masked here, where the text enters broadcaster's records.

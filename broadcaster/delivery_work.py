@@ -12,13 +12,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection
+
 from broadcaster.config import Config
 from broadcaster.errors import InputError
-from broadcaster.model import Revision
+from broadcaster.model import Receipt, Revision
 from broadcaster.rendering.message import Message
 from broadcaster.store.announcements import revisions_with_uids
 from broadcaster.store.database import Store
-from broadcaster.store.deliveries import Delivery, first_delivery_times, get_deliveries
+from broadcaster.store.deliveries import (
+    Delivery,
+    first_delivery_times,
+    get_deliveries,
+    previous_receipts,
+)
 
 __all__ = ["Work", "WorkLoader"]
 
@@ -53,11 +60,20 @@ class WorkLoader:
             self._first.update(first_delivery_times(conn, missing))
             wanted = {d.revision_id for d in unfinished}
             revisions = revisions_with_uids(conn, wanted) if wanted else {}
+            previous = _previous(conn, unfinished, revisions)
         if len(self._messages) > _CACHE_SIZE:
             self._messages.clear()
-        return [self._work(found[i], revisions) if i in found else None for i in delivery_ids]
+        return [
+            self._work(found[i], revisions, previous.get(i)) if i in found else None
+            for i in delivery_ids
+        ]
 
-    def _work(self, delivery: Delivery, revisions: dict[int, tuple[Revision, str]]) -> Work:
+    def _work(
+        self,
+        delivery: Delivery,
+        revisions: dict[int, tuple[Revision, str]],
+        previous: Receipt | None = None,
+    ) -> Work:
         if delivery.state.is_final:
             return Work(delivery, None)
         key = (delivery.revision_id, delivery.target, delivery.created_at)
@@ -76,6 +92,24 @@ class WorkLoader:
             except InputError as exc:  # e.g. the target is gone from the configuration
                 return Work(delivery, None, str(exc))
             self._messages[key] = base
-        if delivery.recipient:
-            return Work(delivery, dataclasses.replace(base, recipient=delivery.recipient))
+        if delivery.recipient or previous is not None:
+            own = dataclasses.replace(base, recipient=delivery.recipient, previous=previous)
+            return Work(delivery, own)
         return Work(delivery, base)
+
+
+def _previous(
+    conn: Connection,
+    unfinished: Sequence[Delivery],
+    revisions: dict[int, tuple[Revision, str]],
+) -> dict[int, Receipt]:
+    """Delivery id -> the receipt an earlier revision left on its target (one query a batch)."""
+    keys = {
+        d.id: (d.announcement_id, d.target, d.recipient, revisions[d.revision_id][0].number)
+        for d in unfinished
+        if d.revision_id in revisions and revisions[d.revision_id][0].number > 1
+    }
+    if not keys:  # first revisions, the usual case: nothing was posted before
+        return {}
+    found = previous_receipts(conn, set(keys.values()))
+    return {delivery_id: found[key] for delivery_id, key in keys.items() if key in found}

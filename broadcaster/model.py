@@ -8,6 +8,7 @@ text the approver did not see.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +21,7 @@ __all__ = [
     "ChannelName",
     "Content",
     "DeliveryState",
+    "Receipt",
     "RevisionKind",
     "Severity",
     "check_transition",
@@ -122,6 +124,21 @@ def check_transition(current: AnnouncementState, wanted: AnnouncementState) -> N
         allowed = sorted(_VERBS[state] for state in TRANSITIONS[current] if state != current)
         hint = f"; from {current} you can {', '.join(allowed)}" if allowed else ""
         raise StateError(f"cannot {_VERBS[wanted]} an announcement that is {current}{hint}")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof of delivery: the platform's id for what was posted (post id, SID, path, ...).
+
+    ``data`` holds whatever else editing or deleting the post later needs (a Telegram chat id,
+    a Teams service URL and conversation id). It is stored with the delivery as JSON text, shown
+    to nobody but kept for as long as the delivery is: keep it small and put **no secrets** in
+    it (no tokens, no signed webhook URLs) — the adapter has its target's secrets when it needs
+    them.
+    """
+
+    platform_id: str
+    data: Mapping[str, str | int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,16 +27,25 @@ class TargetPreview:
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """The DESIGN §5 shape: target, channel, text (as read), card|files, errors."""
+        """The DESIGN §5 shape: target, channel, text (as read), card|files, payload, errors.
+
+        ``text`` is what a reader sees; ``payload`` is what the platform is sent, exactly as
+        rendered (its ``text`` may be markup: Telegram HTML, ...), with the ``card`` or ``files``
+        that are also given at the top level, where DESIGN §5 put them first.
+        """
         document: dict[str, Any] = {"target": self.target, "channel": self.channel}
         if self.text is not None:
             document["text"] = self.text
         rendered = self.rendered
+        document["payload"] = None  # nothing could be rendered: see errors
         if rendered is not None:
-            for key in ("card", "files"):
-                value = getattr(rendered, key)
-                if value is not None:
-                    document[key] = value
+            payload = {
+                key: getattr(rendered, key)
+                for key in ("text", "card", "files")
+                if getattr(rendered, key) is not None
+            }
+            document.update((key, payload[key]) for key in ("card", "files") if key in payload)
+            document["payload"] = payload
         document["errors"] = list(self.errors)
         return document
 

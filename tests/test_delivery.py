@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import event, select, update
@@ -11,6 +13,8 @@ from sqlalchemy import event, select, update
 from broadcaster.app import App
 from broadcaster.approval import approve
 from broadcaster.authoring import DraftInput, create_draft, submit
+from broadcaster.channels.base import Channel, Receipt, Rendered
+from broadcaster.channels.registry import ChannelRegistry
 from broadcaster.delivery import DeliveryRunner
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.errors import (
@@ -24,6 +28,7 @@ from broadcaster.errors import (
 from broadcaster.model import AnnouncementState, DeliveryState
 from broadcaster.queue.jobs import JobState, claim, settle_jobs
 from broadcaster.queue.lease import Lease
+from broadcaster.rendering.message import Message
 from broadcaster.reports import announcement_status
 from broadcaster.store.audit import list_events
 from broadcaster.store.schema import deliveries, jobs
@@ -432,3 +437,42 @@ def test_a_rate_limit_pauses_its_target_or_its_whole_channel_as_the_platform_say
     clock.advance(60)
     drain(db_app)
     assert {d["state"] for d in by_target(db_app, second).values()} == {"sent"}
+
+
+def test_a_slow_rendering_does_not_hold_up_another_targets_send(db_app: App) -> None:
+    """Rendering runs off the worker's event loop: Mörbylånga is sent while Borgholm renders.
+
+    Borgholm's rendering waits (in its thread) until Mörbylånga's send is done, and Mörbylånga's
+    send waits (on the loop) until Borgholm's rendering has begun. Were rendering run on the
+    loop, either order would stall: the loop would be blocked by the rendering that waits.
+    """
+    armed, rendering, other_sent = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    class SlowToRender(Channel):
+        name: ClassVar[str] = "website"
+
+        def render(self, message: Message) -> Rendered:
+            if message.target.id == BORGHOLM and armed.is_set():  # in the worker, not at dispatch
+                rendering.set()
+                seen["sent while rendering"] = other_sent.wait(timeout=5)
+            return Rendered(text=message.content.title)
+
+        async def send(self, message: Message, rendered: Rendered) -> Receipt:
+            if message.target.id == MORBYLANGA:
+                for _ in range(500):  # at most 5 s
+                    if rendering.is_set():
+                        break
+                    await asyncio.sleep(0.01)
+                seen["rendering had begun"] = rendering.is_set()
+                other_sent.set()
+            return Receipt(f"post-{message.target.id}")
+
+    registry = ChannelRegistry()
+    registry.register_class("website", SlowToRender)
+    db_app.registry = registry
+    announcement_id = dispatched(db_app)
+    armed.set()
+    drain(db_app)
+    assert seen == {"rendering had begun": True, "sent while rendering": True}
+    assert {d["state"] for d in by_target(db_app, announcement_id).values()} == {"sent"}

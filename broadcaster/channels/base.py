@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 
 from broadcaster.config import TargetConfig
 from broadcaster.errors import PermanentError
+from broadcaster.model import Receipt
 from broadcaster.rendering import Renderer
 from broadcaster.rendering.message import Message
 from broadcaster.rendering.readable import message_text
@@ -66,19 +67,6 @@ class Rendered:
     card: dict[str, Any] | None = None
     files: dict[str, str] | None = None
     problems: tuple[str, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """Proof of delivery: the platform's id for what was posted (post id, SID, path, ...).
-
-    ``data`` holds whatever else editing or deleting the post later needs (a Telegram chat id,
-    a Teams service URL and conversation id); it is stored with the delivery, so keep it small
-    and free of secrets.
-    """
-
-    platform_id: str
-    data: Mapping[str, str | int] = field(default_factory=dict)
 
 
 class Channel(ABC):

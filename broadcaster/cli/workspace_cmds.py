@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from broadcaster.cli._common import JsonOption, emit_json, error_document, fail, state, stdout
 from broadcaster.cli._shell import broadcaster_command, quote
+
+if TYPE_CHECKING:
+    from broadcaster.checks import CheckReport, OnlineResult
 
 __all__ = ["register"]
 
@@ -50,30 +53,75 @@ def init(
 
 def check(
     ctx: typer.Context,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online", help="Also ask every target's platform whether its credentials work."
+        ),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            max=300,
+            metavar="SECONDS",
+            help="With --online: how long each target may take.",
+        ),
+    ] = 15.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Validate the configuration, secrets, database and templates."""
-    from broadcaster.checks import check_workspace
+    """Validate the configuration, secrets, database and templates; --online asks the platforms.
 
-    report = check_workspace(state(ctx).app())
+    Exit 2 if the workspace itself has a problem, 1 if a platform refuses a target (--online).
+    """
+    from broadcaster.checks import check_online, check_workspace
+
+    app = state(ctx).app()
+    report = check_workspace(app)
+    results = check_online(app, timeout) if online else None
+    refused = [f"{r.target}: {'; '.join(r.problems)}" for r in results or [] if r.problems]
     if as_json:
-        document = report.to_json()
-        if report.problems:
-            # The report itself, plus the "error" every failing --json command carries.
-            found = f"{len(report.problems)} problem(s) found"
-            document |= error_document("check_failed", found, report.problems)
-        emit_json(document)
+        _emit_check_json(report, results, refused)
     else:
-        from rich.markup import escape
-
-        console = stdout()
-        # Lines quote configuration sections ("[approval] required"): never read as markup.
-        for line in report.lines:
-            console.print(f"[green]ok[/]   {escape(line)}")
-        for problem in report.problems:
-            console.print(f"[red]fail[/] {escape(problem)}")
+        _print_check(report, results)
     if report.problems:
         raise typer.Exit(2)
+    if refused:
+        raise typer.Exit(1)
+
+
+def _emit_check_json(
+    report: CheckReport, results: list[OnlineResult] | None, refused: list[str]
+) -> None:
+    document = report.to_json()
+    if results is not None:
+        document["online"] = [r.to_json() for r in results]
+    if report.problems:
+        # The report itself, plus the "error" every failing --json command carries.
+        found = f"{len(report.problems)} problem(s) found"
+        document |= error_document("check_failed", found, report.problems)
+    elif refused:
+        found = f"{len(refused)} target(s) failed the online check"
+        document |= error_document("check_online_failed", found, refused)
+    emit_json(document)
+
+
+def _print_check(report: CheckReport, results: list[OnlineResult] | None) -> None:
+    from rich.markup import escape
+
+    console = stdout()
+    # Lines quote configuration sections ("[approval] required"): never read as markup.
+    for line in report.lines:
+        console.print(f"[green]ok[/]   {escape(line)}")
+    for problem in report.problems:
+        console.print(f"[red]fail[/] {escape(problem)}")
+    for result in results or []:
+        where = f"online {result.target} ({result.channel})"
+        if result.problems:
+            console.print(f"[red]fail[/] {escape(where)}: {escape('; '.join(result.problems))}")
+        else:
+            console.print(f"[green]ok[/]   {escape(where)}: the platform accepts its credentials")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from broadcaster.config import Config, Organisation, TargetConfig
 from broadcaster.errors import InputError
-from broadcaster.model import Content, Revision, RevisionKind, Severity
+from broadcaster.model import Content, Receipt, Revision, RevisionKind, Severity
 from broadcaster.rendering.markup import markdown_to_html, markdown_to_text
 from broadcaster.rendering.renderer import TemplateNamespace
 
@@ -48,6 +48,10 @@ class Message:
     exercise: bool = False
     #: The recipient of a one-per-recipient channel (an E.164 number for SMS), else "".
     recipient: str = ""
+    #: The receipt of the newest sent delivery of an earlier revision to the same target and
+    #: recipient: what a correction edits or a retraction deletes. None for a first revision,
+    #: where nothing was sent before, and in previews.
+    previous: Receipt | None = None
 
     @property
     def idempotency_key(self) -> str:

@@ -8,7 +8,8 @@ has happened, and a stale worker can never overwrite a newer attempt.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, exists, func, or_, select, update
 
 from broadcaster.errors import NotFoundError
-from broadcaster.model import DeliveryState
+from broadcaster.model import DeliveryState, Receipt
 from broadcaster.privacy import mask_phone_numbers
 from broadcaster.store.schema import UtcDateTime, deliveries, jobs, revisions
 from broadcaster.store.sql import chunked
@@ -35,6 +36,7 @@ __all__ = [
     "get_deliveries",
     "has_unfinished",
     "mark_sending",
+    "previous_receipts",
     "record_updates",
     "requeue_dead",
     "revisions_of",
@@ -71,6 +73,15 @@ class Delivery:
     sent_at: datetime | None
     #: When the channel's maximum age starts counting (None: from created_at).
     age_from: datetime | None = None
+    #: The rest of the receipt (:attr:`Receipt.data`), once sent.
+    receipt_data: Mapping[str, str | int] | None = None
+
+    @property
+    def receipt(self) -> Receipt | None:
+        """What the platform answered when it took the delivery (None: not sent yet)."""
+        if self.platform_id is None:
+            return None
+        return Receipt(self.platform_id, dict(self.receipt_data or {}))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +104,8 @@ class DeliveryUpdate:
     attempt: int | None
     state: DeliveryState
     platform_id: str | None = None
+    #: The receipt's data, written with ``platform_id`` (never a secret: it is stored as is).
+    receipt_data: Mapping[str, str | int] | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None
 
@@ -212,6 +225,58 @@ def first_delivery_times(
     return found
 
 
+def previous_receipts(
+    conn: Connection, wanted: Collection[tuple[int, str, str, int]]
+) -> dict[tuple[int, str, str, int], Receipt]:
+    """What earlier revisions left on each platform, for the deliveries of a later one.
+
+    ``wanted`` holds (announcement id, target, recipient, revision number); the answer maps each
+    to the receipt of the newest *sent* delivery of an earlier revision of that announcement to
+    that target and recipient — what a correction edits or a retraction deletes. Keys with no
+    such delivery are left out. One query per chunk of recipients, however many are wanted.
+    """
+    if not wanted:
+        return {}
+    announcement_ids = sorted({w[0] for w in wanted})
+    targets = sorted({w[1] for w in wanted})
+    newest: dict[tuple[int, str, str], list[tuple[int, Receipt]]] = {}
+    for chunk in chunked(sorted({w[2] for w in wanted})):
+        query = (
+            select(
+                deliveries.c.announcement_id,
+                deliveries.c.target,
+                deliveries.c.recipient,
+                deliveries.c.platform_id,
+                deliveries.c.receipt_data,
+                revisions.c.number,
+            )
+            .join(revisions, revisions.c.id == deliveries.c.revision_id)
+            .where(
+                deliveries.c.announcement_id.in_(announcement_ids),
+                deliveries.c.target.in_(targets),
+                deliveries.c.recipient.in_(chunk),
+                deliveries.c.state == DeliveryState.SENT,
+                deliveries.c.platform_id.is_not(None),
+            )
+        )
+        for row in conn.execute(query):
+            data = json.loads(row.receipt_data) if row.receipt_data else {}
+            key = (row.announcement_id, row.target, row.recipient)
+            newest.setdefault(key, []).append((row.number, Receipt(row.platform_id, data)))
+    found: dict[tuple[int, str, str, int], Receipt] = {}
+    for announcement_id, target, recipient, number in wanted:
+        earlier = [
+            sent
+            for sent in newest.get((announcement_id, target, recipient), ())
+            if sent[0] < number
+        ]
+        if earlier:
+            found[(announcement_id, target, recipient, number)] = max(
+                earlier, key=lambda sent: sent[0]
+            )[1]
+    return found
+
+
 def revisions_of(conn: Connection, delivery_ids: Collection[int]) -> set[tuple[int, int]]:
     """The (announcement id, revision id) pairs these deliveries belong to."""
     pairs: set[tuple[int, int]] = set()
@@ -280,6 +345,7 @@ def record_updates(conn: Connection, updates: Sequence[DeliveryUpdate], now: dat
                 "b_attempt": item.attempt,
                 "b_state": item.state,
                 "b_platform_id": item.platform_id,
+                "b_receipt_data": _receipt_json(item),
                 "b_sent_at": now if item.state == DeliveryState.SENT else None,
                 # Whoever built the update, no phone number is stored in an error text.
                 "b_error": None if item.error is None else mask_phone_numbers(item.error),
@@ -309,6 +375,7 @@ def _outcome_statement(expected: tuple[DeliveryState, ...], tied: bool) -> Any:
         .values(
             state=bindparam("b_state"),
             platform_id=func.coalesce(bindparam("b_platform_id"), deliveries.c.platform_id),
+            receipt_data=func.coalesce(bindparam("b_receipt_data"), deliveries.c.receipt_data),
             sent_at=func.coalesce(bindparam("b_sent_at", type_=UtcDateTime), deliveries.c.sent_at),
             last_error=bindparam("b_error"),
             next_attempt_at=bindparam("b_next_at", type_=UtcDateTime),
@@ -354,7 +421,16 @@ def requeue_dead(
     return found
 
 
+def _receipt_json(item: DeliveryUpdate) -> str | None:
+    """The receipt's data as stored: JSON text, written only together with a platform id."""
+    if item.platform_id is None:
+        return None
+    return json.dumps(dict(item.receipt_data or {}), sort_keys=True, ensure_ascii=False)
+
+
 def _delivery(row: Row[Any]) -> Delivery:
     values = dict(row._mapping)
     values["state"] = DeliveryState(values["state"])
+    stored = values.get("receipt_data")
+    values["receipt_data"] = json.loads(stored) if stored else None
     return Delivery(**values)

@@ -130,6 +130,9 @@ deliveries = Table(
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("platform_id", Text),
+    # The rest of the receipt (Receipt.data: what editing or deleting the post needs), as JSON
+    # text; never a secret. NULL until the delivery is sent.
+    Column("receipt_data", Text),
     Column("last_error", Text),
     Column("next_attempt_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),

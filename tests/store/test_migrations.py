@@ -49,3 +49,41 @@ def test_upgrade_from_0001_keeps_data_and_fills_the_job_target(database_url: str
         assert conn.execute(text("SELECT age_from FROM deliveries")).scalar_one() is None
         assert conn.execute(text("SELECT count(*) FROM rate_slots")).scalar_one() == 0
     store.close()
+
+
+def test_upgrade_from_0003_keeps_sent_deliveries_with_an_empty_receipt(database_url: str) -> None:
+    from broadcaster.model import Receipt
+    from broadcaster.store.deliveries import get_deliveries
+
+    engine = create_engine(database_url)
+    moment = {"t": "2026-12-12 19:30:00"}
+    with engine.begin() as conn:
+        migrate.upgrade(conn, "0003")
+        conn.execute(
+            text(
+                "INSERT INTO announcements (id, uid, state, current_revision, author, created_at,"
+                " updated_at) VALUES (1, 'u', 'sent', 1, 'k', :t, :t)"
+            ),
+            moment,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO revisions (id, announcement_id, number, kind, title, body, severity,"
+                " language, overrides, targets, content_hash, author, created_at) VALUES"
+                " (1, 1, 1, 'original', 'T', 'B', 'info', 'sv', '{}', '[\"web-a\"]', 'h', 'k', :t)"
+            ),
+            moment,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (id, announcement_id, revision_id, target, channel,"
+                " recipient, state, attempts, platform_id, created_at, updated_at) VALUES"
+                " (1, 1, 1, 'web-a', 'website', '', 'sent', 1, 'kris/u.html', :t, :t)"
+            ),
+            moment,
+        )
+    engine.dispose()
+    store = open_store(database_url)
+    with store.read() as conn:
+        assert get_deliveries(conn, [1])[1].receipt == Receipt("kris/u.html", {})
+    store.close()
