@@ -32,7 +32,7 @@ from broadcaster.rendering.message import Message
 from broadcaster.reports import announcement_status
 from broadcaster.sandbox import TEAMS_CHANNEL_IDS
 from broadcaster.workspace import load_workspace
-from tests.conftest import FakeClock
+from tests.conftest import Cli, FakeClock
 from tests.factories import make_message
 from tests.queue.conftest import work_until
 
@@ -504,3 +504,54 @@ def test_bot_targets_are_given_the_bot(teams_app: App) -> None:
     target = teams_app.config.target(BOT)
     assert target is not None
     assert getattr(target, "bot", None) is teams_app.config.teams_bot
+
+
+# As the officer types it ----------------------------------------------------------------------
+
+
+def teams_cli(teams_dir: Path, sandbox: Any) -> Cli:
+    return Cli(cwd=teams_dir, env={**sandbox.env(), "BROADCASTER_USER": "kommunikator"})
+
+
+def test_cli_preview_send_and_status(teams_dir: Path, sandbox: Any) -> None:
+    cli = teams_cli(teams_dir, sandbox)
+    to = ["--to", BOT, "--to", WORKFLOW]
+    drafted = cli("draft", "-t", "Läget <b>kl 16</b>", "-b", "Koka vattnet.", *to)
+    assert drafted.exit_code == 0, drafted.stderr
+    preview = cli("preview", "1")
+    assert preview.exit_code == 0, preview.stderr
+    assert "Läget <b>kl 16</b>" in preview.stdout
+    assert "Kommun: Borgholms kommun" in preview.stdout
+    assert "Kommun: Mörbylånga kommun" in preview.stdout
+    assert "sig=" not in preview.stdout  # the webhook URL is a secret
+    for args in (
+        ["submit", "1"],
+        ["approve", "1", "--as", "anna.hasselbom"],
+        ["approve", "1", "--as", "jens.odevall"],
+        ["send", "1"],
+        ["worker", "--until-idle"],
+    ):
+        result = cli(*args)
+        assert result.exit_code == 0, (args, result.stderr)
+    status = cli("status", "1", "--json")
+    assert status.exit_code == 0, status.stderr
+    deliveries = {d["target"]: d for d in status.json()["deliveries"]}
+    [posted] = sandbox.connector.activities(BORGHOLM_STAFF)
+    assert deliveries[BOT]["state"] == "sent" and deliveries[BOT]["platform_id"] == posted.id
+    assert deliveries[WORKFLOW]["state"] == "sent"
+    assert len(sandbox.workflows.posts()) == 1
+    assert "sig=" not in status.stdout
+
+
+def test_cli_preview_refuses_an_invalid_card_override(teams_dir: Path, sandbox: Any) -> None:
+    override = teams_dir / "templates" / "teams" / "card.json"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    override.write_text(
+        '{"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "Marquee", "text": "x"}]}',
+        encoding="utf-8",
+    )
+    cli = teams_cli(teams_dir, sandbox)
+    assert cli("draft", "-t", "Läget", "-b", "Text", "--to", BOT).exit_code == 0
+    preview = cli("preview", "1")
+    assert preview.exit_code == 2
+    assert "'Marquee' is not an element of Adaptive Card 1.5" in preview.stdout + preview.stderr
