@@ -86,7 +86,10 @@ class TeamsBotChannel(Channel):
     # Teams allows a bot about 7 messages a second in one conversation (PLATFORMS §6).
     default_rate_per_second = 7.0
     default_concurrency = 2
-    call_timeout_seconds = 30.0
+    # A send is at most two token requests and two connector requests (a refused token is
+    # renewed once); each gets a quarter of the call's time, so a slow first request cannot
+    # turn the second into an unknown outcome.
+    call_timeout_seconds = 60.0
 
     def __init__(self, target: TargetConfig, context: ChannelContext) -> None:
         super().__init__(target, context)
@@ -103,7 +106,7 @@ class TeamsBotChannel(Channel):
         self._msal: msal.ConfidentialClientApplication | None = None
         self._session: RewritingSession | None = None
         self._msal_lock = threading.Lock()
-        self._http = LoopClient(context.http_transport, self.call_timeout_seconds)
+        self._http = LoopClient(context.http_transport, self.call_timeout_seconds / 4)
 
     # What a person sees ---------------------------------------------------------------------
 
@@ -204,9 +207,15 @@ class TeamsBotChannel(Channel):
             "attachments": [card_attachment(rendered.card)],
         }
 
-    @staticmethod
-    def _activity_path(receipt: Receipt) -> str:
-        conversation = quote(str(receipt.data["conversation_id"]), safe="")
+    def _activity_path(self, receipt: Receipt) -> str:
+        conversation_id = receipt.data.get("conversation_id")
+        if not conversation_id:
+            raise PermanentError(
+                self.name,
+                f"the receipt of Teams post {receipt.platform_id} has no conversation id; "
+                "edit or delete the card in Teams by hand",
+            )
+        conversation = quote(str(conversation_id), safe="")
         return f"v3/conversations/{conversation}/activities/{quote(receipt.platform_id, safe='')}"
 
     async def _call(
@@ -327,7 +336,9 @@ class TeamsBotChannel(Channel):
                 import msal
 
                 tenant = self.settings.tenant_id.get_secret_value()
-                self._session = msal_http_client(self._login_url, timeout=self.call_timeout_seconds)
+                self._session = msal_http_client(
+                    self._login_url, timeout=self.call_timeout_seconds / 4
+                )
                 self._msal = msal.ConfidentialClientApplication(
                     self.settings.app_id.get_secret_value(),
                     client_credential=self.settings.app_password.get_secret_value(),

@@ -217,6 +217,13 @@ def test_bot_edits_and_deletes_its_card(teams_app: App, sandbox: Any) -> None:
     run(channel, channel.delete(receipt))  # gone already: still a success
 
 
+def test_a_receipt_without_its_conversation_is_refused(teams_app: App, sandbox: Any) -> None:
+    channel = adapter(teams_app, BOT)
+    with pytest.raises(PermanentError, match="no conversation id; edit or delete the card"):
+        run(channel, channel.delete(Receipt("1234", {})))
+    assert sandbox.records.find("connector") == []
+
+
 def test_workflow_cannot_edit_or_delete(teams_app: App, sandbox: Any) -> None:
     channel = adapter(teams_app, WORKFLOW)
     message = make_message(teams_app, WORKFLOW)
