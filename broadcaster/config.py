@@ -21,9 +21,11 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     SecretStr,
     Tag,
     ValidationInfo,
+    model_validator,
 )
 
 from broadcaster.model import ChannelName
@@ -218,6 +220,14 @@ class TeamsBotTarget(_Target):
     channel: Literal[ChannelName.TEAMS]
     mode: Literal["bot"]
     channel_id: str = Field(min_length=1)
+    # The bot is configured once, in [teams_bot], not per target; the configuration hands it to
+    # each bot target so that the adapter, which sees only its target, can post as the bot.
+    _bot: TeamsBotSettings | None = PrivateAttr(default=None)
+
+    @property
+    def bot(self) -> TeamsBotSettings | None:
+        """The ``[teams_bot]`` identity this target posts as (None without that section)."""
+        return self._bot
 
 
 class TeamsWorkflowTarget(_Target):
@@ -302,6 +312,13 @@ class Config(_Model):
     organisations: list[Organisation] = Field(min_length=1)
     groups: dict[Identifier, list[str]] = Field(default_factory=dict)
     targets: list[TargetConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _give_bot_targets_the_bot(self) -> Config:
+        for target in self.targets:
+            if isinstance(target, TeamsBotTarget):
+                target._bot = self.teams_bot
+        return self
 
     def organisation(self, org_id: str) -> Organisation:
         """The organisation with this id (the config is cross-checked, so it exists)."""

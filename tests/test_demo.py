@@ -32,7 +32,9 @@ def test_demo_sends_the_seed_update_and_leaves_the_pages(tmp_path: Path) -> None
     # Every channel that needs an account went to the sandbox, once, and the table says so.
     for delivery in status["deliveries"]:
         if delivery["channel"] != "website":
-            row = next(line for line in result.stdout.splitlines() if delivery["target"] in line)
+            row = next(
+                line for line in result.stdout.splitlines() if line.startswith(delivery["target"])
+            )
             assert "1 post(s) accepted" in row, row
     assert oct((root / ".env").stat().st_mode & 0o777) == "0o600"
 

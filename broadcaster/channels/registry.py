@@ -93,4 +93,8 @@ def default_registry() -> ChannelRegistry:
     """A registry holding every adapter that ships with broadcaster."""
     registry = ChannelRegistry()
     registry.register("website", "broadcaster.channels.website:WebsiteChannel", mode="static")
+    registry.register("teams", "broadcaster.channels.teams_bot:TeamsBotChannel", mode="bot")
+    registry.register(
+        "teams", "broadcaster.channels.teams_workflow:TeamsWorkflowChannel", mode="workflow"
+    )
     return registry
