@@ -209,7 +209,11 @@ class DeliveryRunner:
             except TimeoutError:
                 return Unknown(adapter.name, "the platform did not answer whether it has it")
             except ChannelError as exc:
-                return exc
+                if isinstance(exc, PermanentError) or not exc.retryable:
+                    return exc
+                # The platform could not be asked (down, throttled): the delivery stays
+                # uncertain and is asked again later. As `retrying` it would be sent blindly.
+                return Unknown(adapter.name, f"could not ask whether it arrived: {exc.message}")
         if adapter.blind_resend_ok:
             return None
         return PermanentError(

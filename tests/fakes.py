@@ -36,6 +36,8 @@ class Script:
     #: every message handed to send and to verify, in order
     send_messages: list[Message] = field(default_factory=list)
     verify_messages: list[Message] = field(default_factory=list)
+    #: errors verify raises first, per target, in order (the platform could not be asked)
+    verify_errors: dict[str, list[BaseException]] = field(default_factory=lambda: defaultdict(list))
 
     def answer(self, target: str, *steps: Step) -> None:
         self.steps[target].extend(steps)
@@ -70,6 +72,9 @@ def scripted_registry(
         async def verify(self, message: Message) -> Receipt | None:
             script.verified.append((message.target.id, message.uid, message.revision))
             script.verify_messages.append(message)
+            failures = script.verify_errors[message.target.id]
+            if failures:
+                raise failures.pop(0)
             return script.found if message.target.id in script.holds else None
 
     ScriptedChannel.can_verify = can_verify

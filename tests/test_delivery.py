@@ -154,6 +154,30 @@ def test_unknown_outcome_is_verified_before_any_resend(
     assert [v[0] for v in script.verified] == [BORGHOLM]
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [TransientError("website", "HTTP 503"), RateLimited("website", "429", retry_after=5)],
+)
+def test_a_verify_that_fails_leaves_the_delivery_uncertain_not_sendable(
+    db_app: App, script: Script, clock: FakeClock, failure: TransientError
+) -> None:
+    """Found while building the Facebook adapter: a verify that could not ask the platform made
+    the delivery `retrying`, and the next run sent it again without asking."""
+    script.holds.add(BORGHOLM)
+    script.answer(BORGHOLM, UnknownOutcome("website", "read timeout after sending"))
+    script.verify_errors[BORGHOLM].append(failure)
+    announcement_id = dispatched(db_app)
+    drain(db_app)
+    clock.advance(10)
+    drain(db_app)  # the verify fails: still uncertain
+    assert by_target(db_app, announcement_id)[BORGHOLM]["state"] == "unknown"
+    clock.advance(600)
+    drain(db_app)  # asked again, and this time the platform answers
+    assert by_target(db_app, announcement_id)[BORGHOLM]["state"] == "sent"
+    assert [s[0] for s in script.sent].count(BORGHOLM) == 1  # never sent blindly
+    assert [v[0] for v in script.verified] == [BORGHOLM, BORGHOLM]
+
+
 def test_unknown_outcome_that_did_not_arrive_is_resent(
     db_app: App, script: Script, clock: FakeClock
 ) -> None:
