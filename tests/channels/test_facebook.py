@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -324,12 +324,12 @@ def test_a_corrected_link_is_written_into_the_text(sandbox, fb_app, adapters) ->
 # -- through the queue ---------------------------------------------------------------------------
 
 
-def dispatched(app: App, *targets: str) -> int:
+def dispatched(app: App, *targets: str, title: str = "Vattnet är tillbaka") -> int:
     draft = create_draft(
         app,
         "kommunikator",
         DraftInput(
-            title="Vattnet är tillbaka",
+            title=title,
             body="Kranvattnet går att dricka.",
             to=targets,
             link="https://www.borgholm.se/kris",
@@ -377,3 +377,66 @@ def test_the_queue_dead_letters_a_dead_token_naming_the_page(sandbox, fb_app) ->
     assert state[BORGHOLM]["state"] == "sent"
     assert state[MORBYLANGA]["state"] == "dead"
     assert f"Facebook page {MORBYLANGA_PAGE_ID}" in state[MORBYLANGA]["last_error"]
+
+
+def test_the_queue_holds_back_only_the_page_near_its_budget(
+    sandbox, fb_app, clock, monkeypatch
+) -> None:
+    # One worker run: the pause a usage header calls for lives in the worker's adapter.
+    monkeypatch.setattr(sandbox.facebook, "hourly_call_budget", 2)
+    announcements = [
+        dispatched(fb_app, BORGHOLM, MORBYLANGA, title="Läget klockan 10"),
+        dispatched(fb_app, BORGHOLM, title="Läget klockan 12"),  # Borgholm at 100 %
+        dispatched(fb_app, BORGHOLM, MORBYLANGA, title="Läget klockan 14"),
+    ]
+    drain(fb_app)
+    states = [deliveries(fb_app, a) for a in announcements]
+    assert [s[MORBYLANGA]["state"] for s in states if MORBYLANGA in s] == ["sent", "sent"]
+    borgholm = sorted((s[BORGHOLM] for s in states), key=lambda d: d["state"])
+    assert [d["state"] for d in borgholm] == ["retrying", "sent", "sent"]
+    waits_until = datetime.fromisoformat(borgholm[0]["next_attempt_at"])
+    assert waits_until >= clock() + timedelta(minutes=58)  # the header's estimate: an hour
+    assert "X-Business-Use-Case-Usage".lower() in borgholm[0]["last_error"]
+    assert len(posts(sandbox)) == 2 and len(posts(sandbox, MORBYLANGA_PAGE_ID)) == 2
+
+
+def test_the_queue_waits_as_long_as_a_rate_limit_code_says(sandbox, fb_app, clock) -> None:
+    sandbox.faults.fail("facebook", status=400, code=32, retry_after=120, target=BORGHOLM_PAGE_ID)
+    announcement_id = dispatched(fb_app, BORGHOLM, MORBYLANGA)
+    drain(fb_app)
+    state = deliveries(fb_app, announcement_id)
+    assert state[MORBYLANGA]["state"] == "sent"
+    assert state[BORGHOLM]["state"] == "retrying"
+    assert state[BORGHOLM]["next_attempt_at"] == (clock() + timedelta(seconds=120)).isoformat(
+        timespec="seconds"
+    )
+    clock.advance(119)
+    drain(fb_app)
+    assert deliveries(fb_app, announcement_id)[BORGHOLM]["state"] == "retrying"  # not earlier
+    clock.advance(1)
+    drain(fb_app)
+    assert deliveries(fb_app, announcement_id)[BORGHOLM]["state"] == "sent"
+    assert len(posts(sandbox)) == 1
+
+
+class QuickFacebookChannel(FacebookChannel):
+    """The adapter with a short HTTP timeout, so a test can wait it out."""
+
+    request_timeout_seconds = 0.5
+
+
+def test_a_timeout_after_graph_posted_is_verified_not_posted_twice(sandbox, fb_app) -> None:
+    target = fb_app.config.target(BORGHOLM)
+    assert target is not None
+    adapter = QuickFacebookChannel(target, fb_app.channel_context())
+    try:
+        msg = message(fb_app)
+        sandbox.faults.hang("facebook", seconds=5, target=BORGHOLM_PAGE_ID, effect=True)
+        with pytest.raises(UnknownOutcome, match="did not answer within the timeout"):
+            send(adapter, msg)
+        [post] = posts(sandbox)
+        assert asyncio.run(adapter.verify(msg)) == Receipt(
+            post.id, {"page_id": BORGHOLM_PAGE_ID, "link": post.link}
+        )
+    finally:
+        asyncio.run(adapter.aclose())
