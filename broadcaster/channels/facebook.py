@@ -235,19 +235,21 @@ class FacebookChannel(Channel):
     async def check_online(self) -> list[str]:
         """Read the page with its token: does the token work, and is it this page's?
 
+        One line per problem; ``check --online`` puts the target's id in front.
+
         The token's expiry (``debug_token``) is not checked: the sandbox has no ``debug_token``
         yet and a target names no app id to ask with.
         """
         try:
             page = await self._run(self._client.page)
         except GraphFailure as failure:
-            return [f"{self.target.id}: {self._error(failure)}"]
+            return [str(self._error(failure))]
         except GraphUnreachable as lost:
-            return [f"{self.target.id}: cannot reach Facebook: {lost}; check the network"]
+            return [f"cannot reach Facebook: {lost}; check this machine's network"]
         if str(page.get("id")) != self.page.page_id:
             return [
-                f"{self.target.id}: the token is for page {page.get('id')}, not "
-                f"{self.page.page_id}; use the page token of page {self.page.page_id}"
+                f"the token is for page {page.get('id')}, not {self.page.page_id}; "
+                f"use the page token of page {self.page.page_id}"
             ]
         return []
 

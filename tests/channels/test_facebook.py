@@ -31,7 +31,7 @@ from broadcaster.reports import announcement_status
 from broadcaster.sandbox import BORGHOLM_PAGE_ID, MORBYLANGA_PAGE_ID
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import load_workspace
-from tests.conftest import FakeClock
+from tests.conftest import Cli, FakeClock
 from tests.factories import HOSTILE_BODY, make_message
 
 BORGHOLM, MORBYLANGA = "fb-borgholm", "fb-morbylanga"
@@ -281,7 +281,7 @@ def test_a_dead_page_token_says_which_token_to_renew(
     assert f"page token of target {BORGHOLM} (Facebook page {BORGHOLM_PAGE_ID})" in text
     assert why in text and "Renew it" in text and "code 190" in text
     problems = asyncio.run(adapters[BORGHOLM].check_online())
-    assert len(problems) == 1 and problems[0].startswith(f"{BORGHOLM}: the page token")
+    assert len(problems) == 1 and problems[0].startswith(f"the page token of target {BORGHOLM}")
     assert asyncio.run(adapters[MORBYLANGA].check_online()) == []
 
 
@@ -440,3 +440,13 @@ def test_a_timeout_after_graph_posted_is_verified_not_posted_twice(sandbox, fb_a
         )
     finally:
         asyncio.run(adapter.aclose())
+
+
+def test_check_online_names_the_page_whose_token_died(sandbox, fb_workspace: Path) -> None:
+    sandbox.facebook.invalidate_token(BORGHOLM_PAGE_ID, "password_changed")
+    cli = Cli(cwd=fb_workspace.parent, env={"BROADCASTER_USER": "kommunikator"})
+    result = cli("check", "--online")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    [line] = [line for line in result.stdout.splitlines() if f"online {BORGHOLM} " in line]
+    assert "the password of the account that owns the token was changed" in line
+    assert f"ok   online {MORBYLANGA} (facebook)" in result.stdout
