@@ -200,6 +200,8 @@ class FacebookTarget(_Target):
     page_id: str = Field(pattern=r"^\d+$")
     access_token: Secret
     app_secret: Secret
+    #: Graph API version the posts use; each stays available two years after its successor.
+    graph_api_version: str = Field("v24.0", pattern=r"^v\d{1,2}\.\d{1,2}$")
 
 
 class SmsTarget(_Target):

@@ -92,6 +92,7 @@ def _label(key: _Key) -> str:
 def default_registry() -> ChannelRegistry:
     """A registry holding every adapter that ships with broadcaster."""
     registry = ChannelRegistry()
+    registry.register("facebook", "broadcaster.channels.facebook:FacebookChannel")
     registry.register("website", "broadcaster.channels.website:WebsiteChannel", mode="static")
     registry.register("teams", "broadcaster.channels.teams_bot:TeamsBotChannel", mode="bot")
     registry.register(

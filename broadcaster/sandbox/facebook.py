@@ -6,7 +6,9 @@ token (form body for POST, query for GET/DELETE, or ``Authorization: Bearer``), 
 the Page, and ``appsecret_proof`` (HMAC-SHA256 of the token with the app secret; the app is set to
 "Require App Secret"). Errors are Graph's ``{"error": {"message", "type", "code",
 "error_subcode", "fbtrace_id"}}``, always with ``Content-Type: application/json`` (facebook-sdk
-crashes without it). Answers carry ``X-App-Usage`` / ``X-Business-Use-Case-Usage``.
+crashes without it). Answers carry ``X-App-Usage`` (the app's
+calls over every Page) and ``X-Business-Use-Case-Usage`` (one Page's calls, with the minutes until
+a spent budget comes back).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import threading
@@ -33,6 +36,7 @@ __all__ = ["FacebookEmulator"]
 _VERSION = re.compile(r"^v\d{1,2}\.\d{1,2}$")
 _CODE_FOR_STATUS = {400: 100, 401: 190, 403: 200, 404: 100, 429: 4, 500: 1, 502: 2, 503: 2}
 _THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001})
+_APP_THROTTLE_CODES = frozenset({4, 17})
 _TOKEN_PROBLEMS = {
     "expired": (463, "Error validating access token: Session has expired."),
     "password_changed": (
@@ -64,7 +68,10 @@ class FacebookEmulator(Emulator):
         self._token_problems: dict[str, tuple[int, str]] = {}
         self._calls: dict[str, deque[float]] = {}
         self.duplicate_window_s = 24 * 3600.0
+        #: Calls per rolling hour: of one Page (``X-Business-Use-Case-Usage``) and of the whole
+        #: app over every Page (``X-App-Usage``), as Graph counts them.
         self.hourly_call_budget = 200
+        self.app_hourly_call_budget = 2000
 
     # Python API -------------------------------------------------------------------------------
 
@@ -111,8 +118,14 @@ class FacebookEmulator(Emulator):
         """Graph error JSON; throttling codes also report a spent quota in the usage headers."""
         code = fault.code if isinstance(fault.code, int) else _CODE_FOR_STATUS.get(fault.status, 1)
         headers = retry_after_headers(fault.retry_after)
-        if code in _THROTTLE_CODES:
+        if code in _APP_THROTTLE_CODES:
             headers["X-App-Usage"] = json.dumps(_usage(100))
+        elif code in _THROTTLE_CODES and fault.target is not None:
+            # A Page's budget is spent: its business use-case header says so, with an estimate.
+            minutes = math.ceil((fault.retry_after or 0) / 60)
+            headers["X-Business-Use-Case-Usage"] = json.dumps(
+                _page_usage(fault.target, 100, minutes)
+            )
         error = GraphError(
             code, fault.message, subcode=fault.subcode, status=fault.status, headers=headers
         )
@@ -261,16 +274,18 @@ class FacebookEmulator(Emulator):
         with self._lock:
             calls = self._calls.setdefault(page_id, deque())
             calls.append(now)
-            while calls and calls[0] < now - 3600:
-                calls.popleft()
+            for page_calls in self._calls.values():
+                while page_calls and page_calls[0] < now - 3600:
+                    page_calls.popleft()
             percent = min(100, len(calls) * 100 // self.hourly_call_budget)
-        page_usage = {
-            page_id: [{"type": "pages", **_usage(percent), "estimated_time_to_regain_access": 0}]
-        }
+            app_calls = sum(len(c) for c in self._calls.values())
+            app_percent = min(100, app_calls * 100 // self.app_hourly_call_budget)
+            # A spent budget comes back as its oldest calls leave the rolling hour.
+            regain = math.ceil((calls[0] + 3600 - now) / 60) if percent >= 100 else 0
         headers = {
             "facebook-api-version": incoming.path_params["version"],
-            "X-App-Usage": json.dumps(_usage(percent)),
-            "X-Business-Use-Case-Usage": json.dumps(page_usage),
+            "X-App-Usage": json.dumps(_usage(app_percent)),
+            "X-Business-Use-Case-Usage": json.dumps(_page_usage(page_id, percent, regain)),
             "x-fb-trace-id": secrets.token_urlsafe(8),
         }
         return JSONResponse(body, headers=headers)
@@ -278,6 +293,11 @@ class FacebookEmulator(Emulator):
 
 def _usage(percent: int) -> dict[str, int]:
     return {"call_count": percent, "total_cputime": percent // 2, "total_time": percent // 2}
+
+
+def _page_usage(page_id: str, percent: int, regain_minutes: int) -> dict[str, Any]:
+    entry = {"type": "pages", **_usage(percent), "estimated_time_to_regain_access": regain_minutes}
+    return {page_id: [entry]}
 
 
 def _bearer(headers: dict[str, str]) -> str | None:
