@@ -1,4 +1,5 @@
-"""Telegram Bot API emulator: ``getMe``, ``sendMessage``, ``editMessageText``, ``deleteMessage``.
+"""Telegram Bot API emulator: ``getMe``, ``getChatMember``, ``sendMessage``, ``editMessageText``,
+``deleteMessage``.
 
 Mounted at ``/telegram``, so ``BROADCASTER_TELEGRAM_API_URL=http://127.0.0.1:PORT/telegram``
 replaces ``https://api.telegram.org`` and ``/bot<token>/<method>`` is appended (PTB:
@@ -66,6 +67,8 @@ class Chat:
     username: str
     title: str
     bot_is_member: bool = True
+    #: The bot is an administrator of the channel allowed to post (``can_post_messages``).
+    bot_can_post: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """The Bot API ``Chat``."""
@@ -142,6 +145,10 @@ class TelegramEmulator(Emulator):
         """Remove the bot from a channel: further posts get 403 Forbidden."""
         self.chat(chat).bot_is_member = False
 
+    def restrict_bot(self, chat: str) -> None:
+        """Take the bot's right to post away (it stays an administrator): posts get 400."""
+        self.chat(chat).bot_can_post = False
+
     def messages(
         self, chat: str = TELEGRAM_CHAT, *, include_deleted: bool = False
     ) -> list[TelegramMessage]:
@@ -160,7 +167,7 @@ class TelegramEmulator(Emulator):
             self._messages.clear()
             self._next_id.clear()
             for chat in self._chats.values():
-                chat.bot_is_member = True
+                chat.bot_is_member = chat.bot_can_post = True
 
     # Emulator ---------------------------------------------------------------------------------
 
@@ -203,6 +210,7 @@ class TelegramEmulator(Emulator):
         params = self._checked(spec, incoming.params())
         handler = {
             "getMe": self._get_me,
+            "getChatMember": self._get_chat_member,
             "sendMessage": self._send,
             "editMessageText": self._edit,
             "deleteMessage": self._delete,
@@ -222,6 +230,33 @@ class TelegramEmulator(Emulator):
             "can_join_groups": False,
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
+        }
+
+    def _get_chat_member(self, params: dict[str, Any]) -> Any:
+        """The bot's own membership only: the sandbox has no other users."""
+        chat = self._resolve(params["chat_id"])
+        bot = self._get_me({})
+        if params["user_id"] != bot["id"]:
+            raise TelegramError(400, "Bad Request: user not found")
+        if not chat.bot_is_member:
+            return {"status": "left", "user": bot}
+        return {
+            "status": "administrator",
+            "user": bot,
+            "can_be_edited": False,
+            "is_anonymous": False,
+            "can_manage_chat": True,
+            "can_delete_messages": True,
+            "can_manage_video_chats": False,
+            "can_restrict_members": False,
+            "can_promote_members": False,
+            "can_change_info": False,
+            "can_invite_users": False,
+            "can_post_stories": False,
+            "can_edit_stories": False,
+            "can_delete_stories": False,
+            "can_post_messages": chat.bot_can_post,
+            "can_edit_messages": chat.bot_can_post,
         }
 
     def _send(self, params: dict[str, Any]) -> Any:
@@ -282,6 +317,8 @@ class TelegramEmulator(Emulator):
         chat = self._resolve(chat_id)
         if not chat.bot_is_member:
             raise TelegramError(403, "Forbidden: bot is not a member of the channel chat")
+        if not chat.bot_can_post:
+            raise TelegramError(400, "Bad Request: need administrator rights in the channel chat")
         return chat
 
     def _message(self, params: dict[str, Any], missing: str) -> TelegramMessage:

@@ -14,6 +14,7 @@ __all__ = ["FALLBACK_METHODS"]
 _COMPACT = {
     "getMe": "",
     "getChat": "chat_id:Integer|String!",
+    "getChatMember": "chat_id:Integer|String! user_id:Integer!",
     "sendMessage": (
         "business_connection_id:String chat_id:Integer|String! message_thread_id:Integer "
         "direct_messages_topic_id:Integer text:String! parse_mode:String "
