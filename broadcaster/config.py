@@ -267,6 +267,12 @@ class TelegramTarget(_Target):
     channel: Literal[ChannelName.TELEGRAM]
     chat_id: str = Field(pattern=r"^(@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+)$")
     bot_token: Secret
+    #: Show Telegram's preview card of the first link; off keeps posts short and avoids an empty
+    #: card while the linked website is down (as one was in the seed incident).
+    link_preview: bool = False
+    #: Longest wait for one answer from Telegram; a send whose answer does not come in time may
+    #: still have been posted, and goes to a person (Telegram cannot be asked afterwards).
+    timeout_seconds: float = Field(10.0, gt=0, le=25)
 
 
 _DEFAULT_MODE = {ChannelName.TEAMS: "bot", ChannelName.WEBSITE: "static"}

@@ -98,4 +98,5 @@ def default_registry() -> ChannelRegistry:
     registry.register(
         "teams", "broadcaster.channels.teams_workflow:TeamsWorkflowChannel", mode="workflow"
     )
+    registry.register("telegram", "broadcaster.channels.telegram:TelegramChannel")
     return registry
