@@ -58,8 +58,8 @@ __all__ = ["TelegramChannel"]
 TEMPLATE = "telegram/message.html"
 PUBLIC_ROOT = "https://api.telegram.org"
 URL_VARIABLE = "BROADCASTER_TELEGRAM_API_URL"
-#: PTB's limits per call (seconds) besides the answer's (``timeout_seconds``); together well
-#: inside ``call_timeout_seconds``.
+#: PTB's limits per call (seconds) besides the answer's (``timeout_seconds``);
+#: :meth:`TelegramChannel.call_timeout` leaves room for all of them.
 _CONNECT_S, _WRITE_S, _POOL_S = 5.0, 10.0, 5.0
 #: Gateway answers: the Bot API behind the gateway may have done the work.
 _GATEWAY = frozenset({502, 504})

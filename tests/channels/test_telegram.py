@@ -20,7 +20,14 @@ from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.channels.base import Receipt
 from broadcaster.channels.telegram import TelegramChannel
 from broadcaster.dispatch import dispatch_revision
-from broadcaster.errors import AuthError, PermanentError, RateLimited, RateScope, UnknownOutcome
+from broadcaster.errors import (
+    AuthError,
+    PermanentError,
+    RateLimited,
+    RateScope,
+    TransientError,
+    UnknownOutcome,
+)
 from broadcaster.rendering.message import Message
 from broadcaster.reports import announcement_status
 from broadcaster.sandbox import TELEGRAM_CHAT, Sandbox
@@ -358,6 +365,30 @@ def test_a_timeout_is_an_unknown_outcome(make_app: Callable[..., App], sandbox: 
     message = make_message(app, TARGET)
     with pytest.raises(UnknownOutcome, match="deadletters --retry"):
         run(adapter, lambda a: a.send(message, a.prepare(message)))
+
+
+def test_a_gateway_error_on_a_send_is_an_unknown_outcome(app: App, sandbox: Sandbox) -> None:
+    # A 502 comes from a proxy in front of the Bot API, which may have passed the post on.
+    sandbox.faults.fail("telegram", status=502, target=TELEGRAM_CHAT)
+    adapter = adapter_of(app)
+    message = make_message(app, TARGET)
+    with pytest.raises(UnknownOutcome, match="may have posted it"):
+        run(adapter, lambda a: a.send(message, a.prepare(message)))
+
+
+def test_telegram_out_of_reach_before_sending_is_retried(
+    app: App, sandbox: Sandbox, workspace_dir: Path
+) -> None:
+    # Nothing listens on the address: the connection is refused before anything is sent.
+    context = dataclasses.replace(
+        app.channel_context(), endpoints={"BROADCASTER_TELEGRAM_API_URL": "http://127.0.0.1:9"}
+    )
+    target = app.config.target(TARGET)
+    assert target is not None
+    message = make_message(app, TARGET)
+    with pytest.raises(TransientError, match="cannot reach Telegram") as caught:
+        run(TelegramChannel(target, context), lambda a: a.send(message, a.prepare(message)))
+    assert not isinstance(caught.value, RateLimited)
 
 
 # -- corrections --------------------------------------------------------------------------------
