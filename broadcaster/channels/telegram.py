@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from broadcaster.channels.base import Channel, ChannelContext, Receipt, Rendered
+from broadcaster.channels.base import Channel, ChannelContext, Rendered
 from broadcaster.channels.telegram_errors import TOKEN_REFUSED, Verdict, meaning_of
 from broadcaster.channels.telegram_html import read_html
 from broadcaster.config import TargetConfig, TelegramTarget
@@ -47,6 +47,7 @@ from broadcaster.errors import (
     TransientError,
     UnknownOutcome,
 )
+from broadcaster.model import Receipt
 from broadcaster.rendering.message import Message
 
 if TYPE_CHECKING:

@@ -17,7 +17,6 @@ from pydantic import SecretStr
 from broadcaster.app import App, open_app
 from broadcaster.approval import approve
 from broadcaster.authoring import DraftInput, create_draft, submit
-from broadcaster.channels.base import Receipt
 from broadcaster.channels.telegram import TelegramChannel
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.errors import (
@@ -28,9 +27,11 @@ from broadcaster.errors import (
     TransientError,
     UnknownOutcome,
 )
+from broadcaster.model import Receipt
 from broadcaster.rendering.message import Message
 from broadcaster.reports import announcement_status
 from broadcaster.sandbox import TELEGRAM_CHAT, Sandbox
+from broadcaster.store.deliveries import deliveries_for
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import load_workspace
 from tests.conftest import Cli, FakeClock
@@ -251,6 +252,12 @@ def test_end_to_end_through_the_queue(app: App, sandbox: Sandbox) -> None:
     assert "Kommunens servrar är avstängda." in post.text
     drain(app)  # nothing left to do: still one post
     assert sends(sandbox) == 1
+    # The stored receipt is everything a later correction needs to edit or delete the post.
+    with app.store.read() as conn:
+        (stored,) = deliveries_for(conn, announcement_id)
+    assert stored.receipt == Receipt("1", {"chat_id": CHAT_ID, "message_id": 1})
+    run(adapter_of(app), lambda a: a.delete(stored.receipt or Receipt("")))
+    assert posts(sandbox) == []
 
 
 def test_flood_control_waits_exactly_as_told_without_warnings(
@@ -447,3 +454,16 @@ def test_check_online_names_a_refused_token(app: App) -> None:
     wrong = target.model_copy(update={"bot_token": SecretStr("123456:AAwrong")})
     (line,) = run(TelegramChannel(wrong, app.channel_context()), lambda a: a.check_online())
     assert "@BotFather" in line
+
+
+def test_check_online_from_the_command_line(
+    make_app: Callable[..., App], workspace_dir: Path, sandbox: Sandbox
+) -> None:
+    make_app()
+    cli = Cli(cwd=workspace_dir, env={"BROADCASTER_USER": "kommunikator"})
+    assert cli("check", "--online").exit_code == 0
+    sandbox.telegram.restrict_bot(TELEGRAM_CHAT)
+    refused = cli("check", "--online")
+    assert refused.exit_code == 1
+    assert TARGET in refused.stdout + refused.stderr
+    assert "'Post messages'" in refused.stdout + refused.stderr
