@@ -156,7 +156,7 @@ class DeliveryRunner:
             self.app.config, message.target, type(adapter)
         )
         if delivery.state in (DeliveryState.UNKNOWN, DeliveryState.SENDING):
-            early = await self._resolve_uncertain(adapter, message, lease)
+            early = await self._resolve_uncertain(adapter, message, lease, delivery.id)
             if early is not None:
                 return self._settle(job, delivery, early, limits, expected=AFTER_VERIFY)
         return await self._attempt(job, delivery, message, adapter, limits, lease)
@@ -199,7 +199,7 @@ class DeliveryRunner:
         )
 
     async def _resolve_uncertain(
-        self, adapter: Channel, message: Message, lease: Lease
+        self, adapter: Channel, message: Message, lease: Lease, delivery_id: int
     ) -> Outcome | None:
         """After an attempt that may have arrived: the verified outcome, or None to send."""
         if adapter.can_verify:
@@ -218,8 +218,9 @@ class DeliveryRunner:
             return None
         return PermanentError(
             adapter.name,
-            "an earlier attempt may have been posted and this platform cannot be asked; "
-            "check by hand, then `broadcaster deadletters --retry` if it is missing",
+            f"an earlier attempt may have been posted and {adapter.name} cannot be asked: "
+            f"look in {adapter.where_posted()}, and only if the post is missing run "
+            f"`broadcaster deadletters --retry {delivery_id}`",
         )
 
     async def _send(

@@ -178,6 +178,10 @@ class Channel(ABC):
         """Remove what ``receipt`` names (when :attr:`can_delete`); gone already is success."""
         raise PermanentError(self.name, f"{self.name} cannot delete a post; remove it by hand")
 
+    def where_posted(self) -> str:
+        """Where a person looks for a post (after an outcome that cannot be verified)."""
+        return f"the {self.name} target {self.target.id}"
+
     async def check_online(self) -> list[str]:
         """Ask the platform whether this target's credentials and rights work (``check
         --online``): one line per problem, each saying what to renew or grant; [] when fine."""

@@ -123,6 +123,10 @@ class TeamsBotChannel(Channel):
         """The card's problems against the Adaptive Card schema and Teams' limits."""
         return card_problems(rendered.card) if rendered.card is not None else ["no card rendered"]
 
+    def where_posted(self) -> str:
+        """The Teams channel the bot posts in."""
+        return f"the Teams channel {self.bot_target.channel_id} (target {self.target.id})"
+
     def readable(self, message: Message, rendered: Rendered) -> str:
         """The card as its readers see it: title, facts, body, link."""
         if rendered.card is None:

@@ -78,6 +78,10 @@ class TeamsWorkflowChannel(Channel):
         """The card's problems against the Adaptive Card schema and Teams' limits."""
         return card_problems(rendered.card) if rendered.card is not None else ["no card rendered"]
 
+    def where_posted(self) -> str:
+        """The Teams channel the workflow posts in (its id is not known here)."""
+        return f"the Teams channel that the workflow of target {self.target.id} posts to"
+
     def readable(self, message: Message, rendered: Rendered) -> str:
         """The card as its readers see it: title, facts, body, link."""
         if rendered.card is None:

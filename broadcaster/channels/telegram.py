@@ -122,6 +122,10 @@ class TelegramChannel(Channel):
             )
         return problems
 
+    def where_posted(self) -> str:
+        """The Telegram channel, as a person finds it."""
+        return f"the Telegram channel {self.telegram_target.chat_id}"
+
     def readable(self, message: Message, rendered: Rendered) -> str:
         """The post as a reader sees it (formatting gone, link addresses written out)."""
         if rendered.text is None:
