@@ -202,6 +202,8 @@ class FacebookTarget(_Target):
     app_secret: Secret
     #: Graph API version the posts use; each stays available two years after its successor.
     graph_api_version: str = Field("v24.0", pattern=r"^v\d{1,2}\.\d{1,2}$")
+    #: The app's id (public): with it ``check --online`` asks Graph when the page token expires.
+    app_id: str | None = Field(None, pattern=r"^\d+$")
 
 
 class SmsTarget(_Target):

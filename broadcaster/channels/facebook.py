@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import requests
@@ -237,8 +237,8 @@ class FacebookChannel(Channel):
 
         One line per problem; ``check --online`` puts the target's id in front.
 
-        The token's expiry (``debug_token``) is not checked: the sandbox has no ``debug_token``
-        yet and a target names no app id to ask with.
+        With the target's ``app_id``, also ask Graph (``debug_token``) whether the token is
+        valid and when it expires: one that ends within 14 days is a problem to fix now.
         """
         try:
             page = await self._run(self._client.page)
@@ -251,7 +251,15 @@ class FacebookChannel(Channel):
                 f"the token is for page {page.get('id')}, not {self.page.page_id}; "
                 f"use the page token of page {self.page.page_id}"
             ]
-        return []
+        if self.page.app_id is None:
+            return []
+        try:
+            info = await self._run(self._client.token_info, self.page.app_id)
+        except GraphFailure as failure:
+            return [f"cannot ask when the token expires: {failure}; check app_id and app_secret"]
+        except GraphUnreachable as lost:
+            return [f"cannot reach Facebook: {lost}; check this machine's network"]
+        return _expiry_problems(info, self.page.page_id, self.context.clock())
 
     async def aclose(self) -> None:
         """Wait for calls in flight (each ends within its timeout), then close the session."""
@@ -305,3 +313,24 @@ def _wait_asked(failure: GraphFailure) -> float | None:
 def _normal(text: str) -> str:
     """Text as compared with what the page shows: line ends and outer blanks do not count."""
     return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").strip().split("\n"))
+
+
+#: A page token that ends sooner than this is reported by ``check --online``.
+TOKEN_WARNING = timedelta(days=14)
+
+
+def _expiry_problems(info: Mapping[str, Any], page_id: str, now: datetime) -> list[str]:
+    """What ``debug_token`` says is wrong with a page token, or will be within 14 days."""
+    renew = (
+        f"renew the page token of page {page_id} (a page token made from a long-lived user "
+        "token does not expire)"
+    )
+    if not info.get("is_valid"):
+        return [f"Graph says the page token is no longer valid; {renew}"]
+    expires = info.get("expires_at")
+    if not isinstance(expires, int) or expires <= 0:  # 0: it never expires
+        return []
+    ends = datetime.fromtimestamp(expires, UTC)
+    if ends - now > TOKEN_WARNING:
+        return []
+    return [f"the page token expires {ends:%Y-%m-%d %H:%M} UTC; {renew} before then"]

@@ -96,7 +96,9 @@ class GraphClient:
             on_headers: Called with the headers of every answer, errors included.
         """
         self.page_id = page_id
-        self._proof = hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+        self._token = token
+        self._app_secret = app_secret
+        self._proof = _proof(app_secret, token)
         self._session = session
         self._on_headers = on_headers
         self._last = threading.local()  # each call runs wholly in one pool thread
@@ -133,6 +135,17 @@ class GraphClient:
         """The Page's id and name, read with the page token."""
         return self._call(self.page_id, args={"fields": "id,name"})
 
+    def token_info(self, app_id: str) -> dict[str, Any]:
+        """What Graph knows of the page token (``debug_token``), asked with the app's token."""
+        app_token = f"{app_id}|{self._app_secret}"
+        answer = self._call(
+            "debug_token",
+            args={"input_token": self._token, "access_token": app_token},
+            proof=_proof(self._app_secret, app_token),
+        )
+        data = answer.get("data")
+        return data if isinstance(data, dict) else {}
+
     def recent_posts(self, since: int) -> Iterator[dict[str, Any]]:
         """The Page's own posts created since ``since`` (Unix time), newest first.
 
@@ -165,13 +178,14 @@ class GraphClient:
         args: dict[str, Any] | None = None,
         post_args: dict[str, Any] | None = None,
         method: str | None = None,
+        proof: str | None = None,
     ) -> dict[str, Any]:
         self._last.status, self._last.headers = None, {}
-        proof = {"appsecret_proof": self._proof}
+        signed = {"appsecret_proof": proof or self._proof}
         if post_args is not None:
-            post_args = {**post_args, **proof}
+            post_args = {**post_args, **signed}
         else:
-            args = {**(args or {}), **proof}
+            args = {**(args or {}), **signed}
         try:
             answer = self._graph.request(
                 f"{self._graph.version}/{path}", args=args, post_args=post_args, method=method
@@ -209,6 +223,11 @@ class GraphClient:
         return GraphFailure(
             None, None, message + suffix, status, getattr(self._last, "headers", {})
         )
+
+
+def _proof(app_secret: str, token: str) -> str:
+    """``appsecret_proof``: the token signed with the app secret, sent with every call."""
+    return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
 def _unreachable(exc: requests.RequestException) -> GraphUnreachable:

@@ -25,6 +25,7 @@ __all__ = [
     "CMS_PATH",
     "CREDENTIAL_ENV_NAMES",
     "EXERCISE_ENV_NAMES",
+    "FACEBOOK_APP_ID",
     "MORBYLANGA_PAGE_ID",
     "PAGE_NAMES",
     "TEAMS_CHANNEL_IDS",
@@ -34,6 +35,8 @@ __all__ = [
     "environment",
 ]
 
+#: The sandbox's Facebook app (public, like a real app id; its secret is ``fb_app_secret``).
+FACEBOOK_APP_ID: Final = "333333333333333"
 BORGHOLM_PAGE_ID: Final = "111111111111111"
 MORBYLANGA_PAGE_ID: Final = "222222222222222"
 PAGE_NAMES: Final = MappingProxyType(

@@ -26,7 +26,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from .credentials import PAGE_NAMES
+from .credentials import FACEBOOK_APP_ID, PAGE_NAMES
 from .exchange import Context, Emulator, Incoming, retry_after_headers
 from .faults import Fault
 from .graph_model import GraphError, Post, feed_page, post_fields
@@ -66,6 +66,7 @@ class FacebookEmulator(Emulator):
         self._posts: dict[str, Post] = {}
         self._next_id = 10**15
         self._token_problems: dict[str, tuple[int, str]] = {}
+        self._token_expiry: dict[str, int] = {}  # page id -> Unix time (absent: never expires)
         self._calls: dict[str, deque[float]] = {}
         self.duplicate_window_s = 24 * 3600.0
         #: Calls per rolling hour: of one Page (``X-Business-Use-Case-Usage``) and of the whole
@@ -88,6 +89,10 @@ class FacebookEmulator(Emulator):
         """Make a Page token fail with 190: ``expired``, ``password_changed`` or ``invalid``."""
         self._token_problems[page_id] = _TOKEN_PROBLEMS[reason]
 
+    def expire_token_at(self, page_id: str, when: int) -> None:
+        """Give a Page's token an expiry (Unix time), as ``debug_token`` reports it."""
+        self._token_expiry[page_id] = when
+
     def restore_token(self, page_id: str) -> None:
         """Accept a Page's token again."""
         self._token_problems.pop(page_id, None)
@@ -98,12 +103,14 @@ class FacebookEmulator(Emulator):
             self._posts.clear()
             self._calls.clear()
             self._token_problems.clear()
+            self._token_expiry.clear()
 
     # Emulator ---------------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
         """Node and edge routes."""
         return [
+            self.route("/{version}/debug_token", self._debug_token, ["GET"]),
             self.route("/{version}/{node}", self._node, ["GET", "POST", "DELETE"]),
             self.route("/{version}/{node}/{edge}", self._edge, ["GET", "POST"]),
         ]
@@ -136,6 +143,31 @@ class FacebookEmulator(Emulator):
         return GraphError(2500, f"Unknown path components: {incoming.path}").response()
 
     # Handlers ---------------------------------------------------------------------------------
+
+    async def _debug_token(self, incoming: Incoming) -> Response:
+        """What Graph knows of a token, asked with the app's own token (``{app-id}|{secret}``)."""
+        app_token = f"{FACEBOOK_APP_ID}|{self.ctx.credentials.fb_app_secret}"
+        asker = incoming.field("access_token") or ""
+        if not hmac.compare_digest(asker, app_token):
+            raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+        token = incoming.field("input_token") or ""
+        tokens = self.ctx.credentials.page_tokens.items()
+        page_id = next((p for p, t in tokens if hmac.compare_digest(t, token)), None)
+        if page_id is None:
+            data: dict[str, Any] = {"is_valid": False, "error": {"code": 190, "message": "Invalid"}}
+        else:
+            problem = self._token_problems.get(page_id)
+            data = {
+                "app_id": FACEBOOK_APP_ID,
+                "type": "PAGE",
+                "profile_id": page_id,
+                "is_valid": problem is None,
+                "expires_at": self._token_expiry.get(page_id, 0),  # 0: never
+                "scopes": ["pages_manage_posts", "pages_read_engagement"],
+            }
+            if problem is not None:
+                data["error"] = {"code": 190, "subcode": problem[0], "message": problem[1]}
+        return JSONResponse({"data": data})
 
     async def _node(self, incoming: Incoming) -> Response:
         page_id = self._authorise(incoming)

@@ -29,6 +29,7 @@ from broadcaster.errors import (
 from broadcaster.rendering.message import Message
 from broadcaster.reports import announcement_status
 from broadcaster.sandbox import BORGHOLM_PAGE_ID, MORBYLANGA_PAGE_ID
+from broadcaster.sandbox.credentials import FACEBOOK_APP_ID
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import load_workspace
 from tests.conftest import Cli, FakeClock
@@ -450,3 +451,46 @@ def test_check_online_names_the_page_whose_token_died(sandbox, fb_workspace: Pat
     [line] = [line for line in result.stdout.splitlines() if f"online {BORGHOLM} " in line]
     assert "the password of the account that owns the token was changed" in line
     assert f"ok   online {MORBYLANGA} (facebook)" in result.stdout
+
+
+# -- check --online: the token's expiry ------------------------------------------------------------
+
+
+def with_app_id(app: App, app_id: str) -> FacebookChannel:
+    """Borgholm's adapter for a target that names its app (what debug_token needs)."""
+    target = app.config.target(BORGHOLM)
+    assert target is not None
+    channel = app.registry.create(
+        target.model_copy(update={"app_id": app_id}), app.channel_context()
+    )
+    assert isinstance(channel, FacebookChannel)
+    return channel
+
+
+@pytest.mark.parametrize(("days", "problem"), [(None, False), (30, False), (10, True)])
+def test_check_online_warns_when_the_page_token_ends_within_two_weeks(
+    sandbox, fb_app, clock, days: int | None, problem: bool
+) -> None:
+    if days is not None:
+        ends = clock() + timedelta(days=days)
+        sandbox.facebook.expire_token_at(BORGHOLM_PAGE_ID, int(ends.timestamp()))
+    channel = with_app_id(fb_app, FACEBOOK_APP_ID)
+    try:
+        problems = asyncio.run(channel.check_online())
+    finally:
+        asyncio.run(channel.aclose())
+    if not problem:
+        assert problems == []
+        return
+    assert len(problems) == 1
+    assert problems[0].startswith(f"the page token expires {ends:%Y-%m-%d}")
+    assert f"renew the page token of page {BORGHOLM_PAGE_ID}" in problems[0]
+
+
+def test_check_online_says_when_the_app_cannot_ask(sandbox, fb_app) -> None:
+    channel = with_app_id(fb_app, "444")
+    try:
+        problems = asyncio.run(channel.check_online())
+    finally:
+        asyncio.run(channel.aclose())
+    assert len(problems) == 1 and "check app_id and app_secret" in problems[0]
