@@ -44,8 +44,9 @@ ALLOWED = {
         "timeutil",
         "privacy",
         "signing",
+        "schema_errors",
     ),
-    "sandbox": ("sandbox", "errors", "signing"),
+    "sandbox": ("sandbox", "errors", "signing", "schema_errors"),
     "scaffold": ("scaffold", "errors", "fileio"),
 }
 CORE_FORBIDDEN = ("cli", "sandbox")

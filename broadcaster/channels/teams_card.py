@@ -24,6 +24,7 @@ from broadcaster.errors import RenderError
 from broadcaster.rendering import Renderer
 from broadcaster.rendering.message import Message
 from broadcaster.rendering.readable import wrap_text
+from broadcaster.schema_errors import own_branch_error
 
 __all__ = [
     "ADAPTIVE_CARD",
@@ -92,7 +93,7 @@ def card_problems(card: dict[str, Any]) -> list[str]:
 
     error = best_match(validator.iter_errors(bare))
     if error is not None:
-        error = _own_branch(error)
+        error = own_branch_error(error)
         where = "/".join(str(part) for part in error.absolute_path) or "card"
         kind = error.instance.get("type") if isinstance(error.instance, dict) else None
         if error.validator == "anyOf" and isinstance(kind, str):
@@ -101,31 +102,6 @@ def card_problems(card: dict[str, Any]) -> list[str]:
             reason = _shorten(error.message)
         problems.append(f"the card is not a valid Adaptive Card: {where}: {reason}")
     return problems
-
-
-def _own_branch(error: Any) -> Any:
-    """From a vague "not valid under any of the given schemas" over every element type, down
-    to the errors of the branch for the element's own type (the others fail on ``type``)."""
-    from jsonschema.exceptions import best_match
-
-    while error.context:
-        branches: dict[Any, list[Any]] = {}
-        for sub in error.context:
-            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-        own = [
-            sub
-            for subs in branches.values()
-            if not any(_fails_on_type(s) for s in subs)
-            for sub in subs
-        ]
-        if not own:
-            break
-        error = best_match(own)
-    return error
-
-
-def _fails_on_type(error: Any) -> bool:
-    return error.validator in ("enum", "const") and list(error.relative_path)[-1:] == ["type"]
 
 
 def _shorten(text: str, limit: int = 160) -> str:

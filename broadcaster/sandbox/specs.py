@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import broadcaster
+from broadcaster.schema_errors import own_branch_error
 
 from .telegram_fields import FALLBACK_METHODS
 
@@ -55,31 +56,6 @@ def _version(text: object) -> tuple[int, ...] | None:
         return tuple(int(part) for part in text.split("."))
     except ValueError:
         return None
-
-
-def _is_other_branch(error: Any) -> bool:
-    """An ``anyOf`` branch for another element type (its ``type`` enum does not match)."""
-    return error.validator in ("enum", "const") and list(error.relative_path)[-1:] == ["type"]
-
-
-def _explain(error: Any) -> Any:
-    """Descend from a vague ``anyOf`` error to the branch of the element's own type."""
-    from jsonschema.exceptions import best_match
-
-    while error.context:
-        by_branch: dict[int, list[Any]] = {}
-        for sub in error.context:
-            by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
-        relevant = [
-            sub
-            for errors in by_branch.values()
-            if not any(_is_other_branch(e) for e in errors)
-            for sub in errors
-        ]
-        if not relevant:
-            break
-        error = best_match(relevant)
-    return error
 
 
 def _structural_card_problems(card: dict[str, Any]) -> list[str]:
@@ -145,7 +121,7 @@ class Specs:
         error = best_match(self._card_validator(version).iter_errors(bare))
         if error is None:
             return []
-        error = _explain(error)
+        error = own_branch_error(error)
         where = "/".join(str(p) for p in error.absolute_path) or "(card)"
         kind = error.instance.get("type") if isinstance(error.instance, dict) else None
         if error.validator == "anyOf" and isinstance(kind, str):
