@@ -49,6 +49,10 @@ class RecorderState:
     most_active: int = 0  # the most requests it was serving at the same moment
     hang: set[str] = field(default_factory=set)
     release: threading.Event = field(default_factory=threading.Event)
+    #: Requests after the first ``admit`` wait (up to 60 s) for ``gate`` to be set.
+    admit: int | None = None
+    admitted: int = 0
+    gate: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_answer(self, target: str) -> Answer:
@@ -90,6 +94,11 @@ class Recorder:
                 if target in state.hang:
                     state.release.wait(60)  # hang until the test ends
                     return
+                with state.lock:
+                    state.admitted += 1
+                    held = state.admit is not None and state.admitted > state.admit
+                if held:
+                    state.gate.wait(60)
                 answer = state.next_answer(target)
                 if answer.delay or state.latency:
                     time.sleep(answer.delay or state.latency)
