@@ -169,6 +169,12 @@ def test_segment_problem_names_the_characters_forcing_ucs2() -> None:
     assert "'В'" in problem
 
 
+def test_segment_problem_shows_an_invisible_character_by_its_code_point() -> None:
+    problem = segment_problem(analyse("a\u00a0" * 200, replace=False), 1)
+    assert problem is not None
+    assert "U+00A0" in problem
+
+
 def test_cost_is_segments_times_recipients_times_price() -> None:
     assert sms_cost(2, 13000, Decimal("0.45")) == Decimal("11700.00")
     assert sms_cost(2, 13000, None) is None
