@@ -10,6 +10,7 @@ target, a duplicate id) live in :func:`cross_check` so each problem gets its own
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -216,6 +217,9 @@ class SmsTarget(_Target):
     account_sid: Secret
     auth_token: Secret
     max_segments: int = Field(3, ge=1, le=10)
+    #: What one segment costs, in the Twilio account's currency; optional. With it, ``preview``
+    #: shows a send's cost (segments x recipients x price).
+    price_per_segment: Decimal | None = Field(None, ge=0)
 
 
 class TeamsBotTarget(_Target):
