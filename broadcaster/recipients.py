@@ -102,11 +102,15 @@ def check_list_name(name: str) -> str:
 
 def _read_text(path: Path) -> str:
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise InputError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MB; split it")
-        data = path.read_bytes()
+        if not path.is_file():  # a folder, a device (/dev/zero never ends), a missing file
+            what = "a folder" if path.is_dir() else "missing or not a regular file"
+            raise InputError(f"{path} is {what}; give the path of a CSV file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}; check the path") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MB; split it")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
