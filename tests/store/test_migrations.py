@@ -96,6 +96,10 @@ def test_upgrade_from_0004_adds_empty_recipient_lists(database_url: str) -> None
     engine.dispose()
     store = open_store(database_url)
     with store.read() as conn:
-        for table in ("recipient_lists", "list_members", "opt_outs"):
-            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+        for query in (
+            "SELECT count(*) FROM recipient_lists",
+            "SELECT count(*) FROM list_members",
+            "SELECT count(*) FROM opt_outs",
+        ):
+            assert conn.execute(text(query)).scalar_one() == 0
     store.close()
