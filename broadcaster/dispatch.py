@@ -15,10 +15,11 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from broadcaster.app import App
-from broadcaster.errors import InputError, NotFoundError, RenderError, StateError
+from broadcaster.errors import InputError, RenderError, StateError
 from broadcaster.model import Announcement, AnnouncementState, DeliveryState, check_transition
 from broadcaster.preview import preview_announcement
 from broadcaster.queue.jobs import JobKind, enqueue_revision
+from broadcaster.recipients import RecipientLists
 from broadcaster.store.announcements import (
     get_announcement,
     lock_state,
@@ -85,7 +86,7 @@ def dispatch_revision(
 
 def _fan_out(app: App, conn: Connection, target_ids: Sequence[str]) -> list[NewDelivery]:
     """One row per delivery: per target, or per recipient where the channel messages people."""
-    directory = _RecipientLists(conn)
+    directory = RecipientLists(conn)
     rows: list[NewDelivery] = []
     for target_id in target_ids:
         target = app.config.target(target_id)
@@ -97,19 +98,6 @@ def _fan_out(app: App, conn: Connection, target_ids: Sequence[str]) -> list[NewD
             for recipient in adapter.recipients(target, directory)
         ]
     return rows
-
-
-class _RecipientLists:
-    """The recipient lists an adapter may read at dispatch, in the dispatch transaction."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def members(self, list_name: str) -> Sequence[str]:
-        raise NotFoundError(
-            f"there is no recipient list {list_name!r}; recipient lists arrive with the SMS "
-            "channel (`broadcaster lists import`)"
-        )
 
 
 def finish_dispatch(

@@ -25,6 +25,9 @@ OWNERS = {
     "deliveries": "store/deliveries.py",
     "jobs": "queue/jobs.py",
     "rate_slots": "queue/ratelimit.py",
+    "recipient_lists": "store/recipients.py",
+    "list_members": "store/recipients.py",
+    "opt_outs": "store/recipients.py",
 }
 
 #: What each layer may import from broadcaster (prefixes). Core modules (the package's top

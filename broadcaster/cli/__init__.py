@@ -15,6 +15,7 @@ from broadcaster.cli import audit_cmds as audit_cmds
 from broadcaster.cli import deadletters_cmd as deadletters_cmd
 from broadcaster.cli import demo_cmd as demo_cmd
 from broadcaster.cli import dispatch_cmds as dispatch_cmds
+from broadcaster.cli import lists_cmds as lists_cmds
 from broadcaster.cli import sandbox_cmd as sandbox_cmd
 from broadcaster.cli import workspace_cmds as workspace_cmds
 from broadcaster.cli._common import CliState
@@ -71,6 +72,7 @@ for module in (
     dispatch_cmds,
     deadletters_cmd,
     audit_cmds,
+    lists_cmds,
     sandbox_cmd,
     demo_cmd,
 ):

@@ -33,8 +33,11 @@ __all__ = [
     "audit_events",
     "deliveries",
     "jobs",
+    "list_members",
     "metadata",
+    "opt_outs",
     "rate_slots",
+    "recipient_lists",
     "revisions",
 ]
 
@@ -195,4 +198,38 @@ audit_events = Table(
     Column("revision", Integer),
     Column("details", JSON, nullable=False),
     Index("ix_audit_events_announcement_id", "announcement_id"),
+)
+
+# Recipient lists (SMS): personal data, stored once. A list is replaced whole by a re-import, so
+# its members are never edited in place.
+recipient_lists = Table(
+    "recipient_lists",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    # The organisation (municipality) the list belongs to; NULL: not tied to one.
+    Column("organisation", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+list_members = Table(
+    "list_members",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", ForeignKey("recipient_lists.id"), nullable=False),
+    # E.164, e.g. +46701234567.
+    Column("number", String(32), nullable=False),
+    Column("name", Text),
+    # The member's tags, sorted: a JSON list of strings.
+    Column("tags", JSON, nullable=False),
+    UniqueConstraint("list_id", "number"),
+)
+
+# Numbers that asked for no more texts: they win over every list at send time.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
 )

@@ -83,9 +83,25 @@ CASES: list[tuple[list[str], str]] = [
     (["init", "ansi.md/krisinfo"], "cannot create a workspace"),
     (["draft", "--title", "T", "--body", "B", "--link", "https://ex ample.se"], "http(s)"),
     (["send", "1", "--at", "2026-03-29 02:30"], "does not exist in Europe/Stockholm"),
+    # Recipient lists and opt-outs (numbers in errors are masked).
+    (["lists", "import", "boende", "missing.csv"], "missing or not a regular file"),
+    (["lists", "import", "boende", "{folder}"], "is a folder"),
+    (["lists", "import", "boende", "{ansi}"], "is not UTF-8"),
+    (["lists", "import", "../..", "{ansi}"], "is not a list name"),
+    (["lists", "import", "b" * 65, "{ansi}"], "is not a list name"),
+    (["lists", "import", "boende", "{ansi}", "--organisation", "atlantis"], "atlantis"),
+    (["lists", "show", "okänd"], "is not a list name"),
+    (["lists", "show", "saknas"], "there is no list 'saknas'"),
+    (["lists", "delete", "saknas"], "there is no list 'saknas'"),
+    (["optout", "add", "abc"], "is not a phone number"),
+    (["optout", "add", "070-12"], "****12 is not a valid phone number"),
+    (["optout", "add", "+4670174060" + "5" * 40], "is not a phone number"),
+    (["optout", "remove", "0701740605"], "+46 70 *** ** 05 is not on the opt-out list"),
+    (["optout", "import", "{ansi}"], "is not UTF-8"),
 ]
 if sys.platform != "win32":
     CASES.append((["draft", "--title", "T", "--body-file", "/dev/zero"], "larger than"))
+    CASES.append((["lists", "import", "boende", "/dev/zero"], "not a regular file"))
 
 
 @pytest.fixture

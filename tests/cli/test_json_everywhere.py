@@ -42,6 +42,12 @@ CASES: dict[str, tuple[str, int, str]] = {
     "status": ("status 999", 2, "status {draft}"),
     "deadletters": ("deadletters --retry 999", 2, "deadletters --retry {dead}"),
     "audit": ("audit 999", 2, "audit {draft}"),
+    "lists import": ("lists import boende missing.csv", 2, "lists import boende {csv}"),
+    "lists show": ("lists show saknas", 2, "lists show"),
+    "lists delete": ("lists delete saknas", 2, "lists delete {list}"),
+    "optout add": ("optout add 070-12", 2, "optout add 0701740605"),
+    "optout remove": ("optout remove 0701740605", 2, "optout remove {optedout}"),
+    "optout import": ("optout import missing.csv", 2, "optout import {csv}"),
 }
 
 
@@ -108,7 +114,22 @@ class World:
         status = self.cli("status", str(announcement), "--json").json()
         return int(next(d["id"] for d in status["deliveries"] if d["state"] == "dead"))
 
-    _make: ClassVar[dict[str, Callable[[World], int]]] = {
+    def _csv(self) -> str:
+        (self.workspace_dir / "list.csv").write_text("0701740605;Anna;a|b\n", encoding="utf-8")
+        return "list.csv"
+
+    def _list(self) -> str:
+        assert self.cli("lists", "import", "boende", self._csv()).exit_code == 0
+        return "boende"
+
+    def _optedout(self) -> str:
+        assert self.cli("optout", "add", "0701740605").exit_code == 0
+        return "0701740605"
+
+    _make: ClassVar[dict[str, Callable[[World], int | str]]] = {
+        "csv": _csv,
+        "list": _list,
+        "optedout": _optedout,
         "draft": _draft,
         "submitted": _submitted,
         "approved": _approved,

@@ -87,3 +87,19 @@ def test_upgrade_from_0003_keeps_sent_deliveries_with_an_empty_receipt(database_
     with store.read() as conn:
         assert get_deliveries(conn, [1])[1].receipt == Receipt("kris/u.html", {})
     store.close()
+
+
+def test_upgrade_from_0004_adds_empty_recipient_lists(database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        migrate.upgrade(conn, "0004")
+    engine.dispose()
+    store = open_store(database_url)
+    with store.read() as conn:
+        for query in (
+            "SELECT count(*) FROM recipient_lists",
+            "SELECT count(*) FROM list_members",
+            "SELECT count(*) FROM opt_outs",
+        ):
+            assert conn.execute(text(query)).scalar_one() == 0
+    store.close()
