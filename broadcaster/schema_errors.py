@@ -1,4 +1,5 @@
-"""Readable JSON Schema errors for card-like payloads (Adaptive Cards), for adapters and sandbox.
+"""Adaptive Card checks shared by the Teams adapter and the sandbox: readable schema errors, the
+card's version, and the structural check used when the official schema is not at hand.
 
 An Adaptive Card element is validated against an ``anyOf`` over every element type, so
 jsonschema's own error says only "is not valid under any of the given schemas". The useful error
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["own_branch_error"]
+__all__ = ["card_version", "malformed_element_lists", "own_branch_error"]
 
 
 def own_branch_error(error: Any) -> Any:
@@ -36,3 +37,23 @@ def own_branch_error(error: Any) -> Any:
 def _other_type(error: Any) -> bool:
     """An ``anyOf`` branch for another element type (its ``type`` enum does not match)."""
     return error.validator in ("enum", "const") and list(error.relative_path)[-1:] == ["type"]
+
+
+def card_version(text: object) -> tuple[int, ...] | None:
+    """``"1.5"`` as ``(1, 5)``; None for anything that is not a dotted version."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return None
+
+
+def malformed_element_lists(card: dict[str, Any]) -> list[str]:
+    """The keys (``body``, ``actions``) that are not lists of elements each with a ``type``."""
+    return [
+        key
+        for key in ("body", "actions")
+        if not isinstance(items := card.get(key, []), list)
+        or not all(isinstance(item, dict) and isinstance(item.get("type"), str) for item in items)
+    ]

@@ -24,7 +24,7 @@ from broadcaster.errors import RenderError
 from broadcaster.rendering import Renderer
 from broadcaster.rendering.message import Message
 from broadcaster.rendering.readable import wrap_text
-from broadcaster.schema_errors import own_branch_error
+from broadcaster.schema_errors import card_version, malformed_element_lists, own_branch_error
 
 __all__ = [
     "ADAPTIVE_CARD",
@@ -73,7 +73,7 @@ def card_problems(card: dict[str, Any]) -> list[str]:
     """Why Teams would refuse or misrender ``card``; empty when it is a valid 1.5 card."""
     if card.get("type") != "AdaptiveCard":
         return ["the card's type must be 'AdaptiveCard'"]
-    version = _version(card.get("version"))
+    version = card_version(card.get("version"))
     if version is None:
         return ['the card needs a version such as "1.5" (Teams renders up to 1.5)']
     if version > _TEAMS_MAX_VERSION:
@@ -88,7 +88,10 @@ def card_problems(card: dict[str, Any]) -> list[str]:
     bare = {key: value for key, value in card.items() if key != "msteams"}
     validator = _validator((1, 5) if version >= (1, 5) else (1, 4))
     if validator is None:
-        return problems + _structural_problems(bare)
+        return problems + [
+            f"the card's {key} must be a list of elements, each with a type"
+            for key in malformed_element_lists(bare)
+        ]
     from jsonschema.exceptions import best_match
 
     error = best_match(validator.iter_errors(bare))
@@ -155,26 +158,6 @@ _READERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
 def _read_action(action: Any, blocks: list[str]) -> None:
     if isinstance(action, dict) and action.get("type") == "Action.OpenUrl":
         blocks.append(f"{action.get('title') or 'Länk'}: {action.get('url', '')}")
-
-
-def _version(text: object) -> tuple[int, ...] | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return tuple(int(part) for part in text.split("."))
-    except ValueError:
-        return None
-
-
-def _structural_problems(card: dict[str, Any]) -> list[str]:
-    problems = []
-    for key in ("body", "actions"):
-        items = card.get(key, [])
-        if not isinstance(items, list) or not all(
-            isinstance(item, dict) and isinstance(item.get("type"), str) for item in items
-        ):
-            problems.append(f"the card's {key} must be a list of elements, each with a type")
-    return problems
 
 
 def schema_dir() -> Path | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import broadcaster
-from broadcaster.schema_errors import own_branch_error
+from broadcaster.schema_errors import card_version, malformed_element_lists, own_branch_error
 
 from .telegram_fields import FALLBACK_METHODS
 
@@ -47,26 +47,6 @@ def find_specs_dir(explicit: Path | None = None) -> Path | None:
         if (candidate / _MARKER).is_file():
             return candidate
     return None
-
-
-def _version(text: object) -> tuple[int, ...] | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return tuple(int(part) for part in text.split("."))
-    except ValueError:
-        return None
-
-
-def _structural_card_problems(card: dict[str, Any]) -> list[str]:
-    problems = []
-    for key in ("body", "actions"):
-        items = card.get(key, [])
-        if not isinstance(items, list) or not all(
-            isinstance(i, dict) and isinstance(i.get("type"), str) for i in items
-        ):
-            problems.append(f"{key}: must be a list of objects with a 'type'")
-    return problems
 
 
 class Specs:
@@ -108,14 +88,17 @@ class Specs:
         """
         if not isinstance(card, dict) or card.get("type") != "AdaptiveCard":
             return ["content is not an Adaptive Card (type must be 'AdaptiveCard')"]
-        version = _version(card.get("version"))
+        version = card_version(card.get("version"))
         if version is None:
             return ["the top-level card needs a 'version' such as \"1.5\""]
         if version > _TEAMS_MAX_CARD_VERSION:
             return [f"card version {card['version']} is above 1.5, the highest Teams renders"]
         bare = {k: v for k, v in card.items() if k != "msteams"}
         if not self.full:
-            return _structural_card_problems(bare)
+            return [
+                f"{key}: must be a list of objects with a 'type'"
+                for key in malformed_element_lists(bare)
+            ]
         from jsonschema.exceptions import best_match
 
         error = best_match(self._card_validator(version).iter_errors(bare))
