@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from broadcaster.channels._rewrite import LOGIN_URL, RewritingSession, msal_http_client
-from broadcaster.channels.base import Channel, ChannelContext, Receipt, Rendered
-from broadcaster.channels.teams_card import card_attachment, card_problems, card_text, render_card
+from broadcaster.channels.base import ChannelContext, Receipt, Rendered
+from broadcaster.channels.teams_card import TeamsCardChannel, card_attachment
 from broadcaster.channels.teams_http import LoopClient, network_error, retry_after
 from broadcaster.config import TargetConfig, TeamsBotSettings, TeamsBotTarget
 from broadcaster.errors import (
@@ -74,18 +74,12 @@ _CONNECTOR_FIXES: dict[str, str] = {
 }
 
 
-class TeamsBotChannel(Channel):
+class TeamsBotChannel(TeamsCardChannel):
     """Posts, edits and deletes the update's card in a Teams channel as our bot."""
 
-    name: ClassVar[str] = "teams"
     mode: ClassVar[str | None] = "bot"
     can_update = True
     can_delete = True
-    can_verify = False
-    blind_resend_ok = False
-    # Teams allows a bot about 7 messages a second in one conversation (PLATFORMS §6).
-    default_rate_per_second = 7.0
-    default_concurrency = 2
     # A send is at most two token requests and two connector requests (a refused token is
     # renewed once); each gets a quarter of the call's time, so a slow first request cannot
     # turn the second into an unknown outcome.
@@ -115,23 +109,9 @@ class TeamsBotChannel(Channel):
         """The bot as an administrator knows it: the start of its app id (never the secret)."""
         return f"Teams bot {self.settings.app_id.get_secret_value()[:8]}…"
 
-    def render(self, message: Message) -> Rendered:
-        """The update's Adaptive Card."""
-        return Rendered(card=render_card(self.context.renderer, message))
-
-    def check(self, rendered: Rendered) -> list[str]:
-        """The card's problems against the Adaptive Card schema and Teams' limits."""
-        return card_problems(rendered.card) if rendered.card is not None else ["no card rendered"]
-
     def where_posted(self) -> str:
         """The Teams channel the bot posts in."""
         return f"the Teams channel {self.bot_target.channel_id} (target {self.target.id})"
-
-    def readable(self, message: Message, rendered: Rendered) -> str:
-        """The card as its readers see it: title, facts, body, link."""
-        if rendered.card is None:
-            return super().readable(message, rendered)
-        return card_text(rendered.card)
 
     # Posting --------------------------------------------------------------------------------
 

@@ -17,9 +17,10 @@ import json
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import broadcaster
+from broadcaster.channels.base import Channel, Rendered
 from broadcaster.errors import RenderError
 from broadcaster.rendering import Renderer
 from broadcaster.rendering.message import Message
@@ -186,3 +187,30 @@ def _validator(version: tuple[int, ...]) -> Any:
     return Draft6Validator(
         {"$ref": "#/definitions/AdaptiveCard", "definitions": schema["definitions"]}
     )
+
+
+class TeamsCardChannel(Channel):
+    """What both Teams modes share: the update as an Adaptive Card, checked and read the same
+    way; each mode says only how the card reaches the channel."""
+
+    name: ClassVar[str] = "teams"
+    can_verify = False  # neither the connector nor a workflow can list a channel's messages
+    blind_resend_ok = False  # a second card in a staff channel is a person's call
+    # Teams allows about 7 messages a second in one conversation (PLATFORMS §6); a workflow
+    # posts as the Flow bot into one conversation, so the same pace applies.
+    default_rate_per_second = 7.0
+    default_concurrency = 2
+
+    def render(self, message: Message) -> Rendered:
+        """The update's Adaptive Card."""
+        return Rendered(card=render_card(self.context.renderer, message))
+
+    def check(self, rendered: Rendered) -> list[str]:
+        """The card's problems against the Adaptive Card schema and Teams' limits."""
+        return card_problems(rendered.card) if rendered.card is not None else ["no card rendered"]
+
+    def readable(self, message: Message, rendered: Rendered) -> str:
+        """The card as its readers see it: title, facts, body, link."""
+        if rendered.card is None:
+            return super().readable(message, rendered)
+        return card_text(rendered.card)

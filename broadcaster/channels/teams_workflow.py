@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from broadcaster.channels.base import Channel, ChannelContext, Receipt, Rendered
-from broadcaster.channels.teams_card import card_attachment, card_problems, card_text, render_card
+from broadcaster.channels.base import ChannelContext, Receipt, Rendered
+from broadcaster.channels.teams_card import TeamsCardChannel, card_attachment
 from broadcaster.channels.teams_http import LoopClient, network_error, retry_after
 from broadcaster.config import TargetConfig, TeamsWorkflowTarget
 from broadcaster.errors import (
@@ -47,18 +47,12 @@ _WORKFLOW_FIXES: dict[str, str] = {
 }
 
 
-class TeamsWorkflowChannel(Channel):
+class TeamsWorkflowChannel(TeamsCardChannel):
     """Posts the update's card through a Teams Workflows webhook (one-way)."""
 
-    name: ClassVar[str] = "teams"
     mode: ClassVar[str | None] = "workflow"
     can_update = False
     can_delete = False
-    can_verify = False
-    blind_resend_ok = False
-    # The flow posts as the Flow bot, into one conversation: Teams' per-thread pace applies.
-    default_rate_per_second = 7.0
-    default_concurrency = 2
     call_timeout_seconds = 30.0
 
     def __init__(self, target: TargetConfig, context: ChannelContext) -> None:
@@ -70,23 +64,9 @@ class TeamsWorkflowChannel(Channel):
         self.workflow_target = target
         self._http = LoopClient(context.http_transport, self.call_timeout_seconds)
 
-    def render(self, message: Message) -> Rendered:
-        """The update's Adaptive Card (the same card the bot posts)."""
-        return Rendered(card=render_card(self.context.renderer, message))
-
-    def check(self, rendered: Rendered) -> list[str]:
-        """The card's problems against the Adaptive Card schema and Teams' limits."""
-        return card_problems(rendered.card) if rendered.card is not None else ["no card rendered"]
-
     def where_posted(self) -> str:
         """The Teams channel the workflow posts in (its id is not known here)."""
         return f"the Teams channel that the workflow of target {self.target.id} posts to"
-
-    def readable(self, message: Message, rendered: Rendered) -> str:
-        """The card as its readers see it: title, facts, body, link."""
-        if rendered.card is None:
-            return super().readable(message, rendered)
-        return card_text(rendered.card)
 
     async def send(self, message: Message, rendered: Rendered) -> Receipt:
         """POST the card to the flow; it answers 202 and posts it in the channel itself."""
