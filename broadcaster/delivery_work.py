@@ -92,10 +92,10 @@ class WorkLoader:
             except InputError as exc:  # e.g. the target is gone from the configuration
                 return Work(delivery, None, str(exc))
             self._messages[key] = base
-        if delivery.recipient or previous is not None:
-            own = dataclasses.replace(base, recipient=delivery.recipient, previous=previous)
-            return Work(delivery, own)
-        return Work(delivery, base)
+        own = dataclasses.replace(
+            base, recipient=delivery.recipient, previous=previous, delivery_id=delivery.id
+        )
+        return Work(delivery, own)
 
 
 def _previous(

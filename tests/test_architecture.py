@@ -28,6 +28,7 @@ OWNERS = {
     "recipient_lists": "store/recipients.py",
     "list_members": "store/recipients.py",
     "opt_outs": "store/recipients.py",
+    "callback_tokens": "store/callbacks.py",
 }
 
 #: What each layer may import from broadcaster (prefixes). Core modules (the package's top

@@ -48,6 +48,9 @@ class Message:
     exercise: bool = False
     #: The recipient of a one-per-recipient channel (an E.164 number for SMS), else "".
     recipient: str = ""
+    #: The delivery this message is sent as (None in previews): SMS puts it in the status
+    #: callback URL (``?d=<id>``) so a callback finds its delivery before the SID is stored.
+    delivery_id: int | None = None
     #: The receipt of the newest sent delivery of an earlier revision to the same target and
     #: recipient: what a correction edits or a retraction deletes. None for a first revision,
     #: where nothing was sent before, and in previews.

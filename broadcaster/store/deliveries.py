@@ -75,6 +75,13 @@ class Delivery:
     age_from: datetime | None = None
     #: The rest of the receipt (:attr:`Receipt.data`), once sent.
     receipt_data: Mapping[str, str | int] | None = None
+    #: Why it was cancelled unsent (``opted_out``), else None.
+    cancel_reason: str | None = None
+    #: What the platform reported after sending (SMS: delivered / undelivered / failed ...),
+    #: with its error code and when; None until a status callback arrives.
+    platform_status: str | None = None
+    platform_error: int | None = None
+    platform_status_at: datetime | None = None
 
     @property
     def receipt(self) -> Receipt | None:

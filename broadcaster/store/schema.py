@@ -31,6 +31,7 @@ __all__ = [
     "announcements",
     "approvals",
     "audit_events",
+    "callback_tokens",
     "deliveries",
     "jobs",
     "list_members",
@@ -141,6 +142,14 @@ deliveries = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
+    # Why a delivery was cancelled without being sent (``opted_out``: the recipient is on the
+    # opt-out list, at dispatch or at send time); NULL otherwise.
+    Column("cancel_reason", String(16)),
+    # What the platform reported later about a sent delivery (SMS status callbacks: ``sent``,
+    # ``delivered``, ``undelivered``, ``failed``), its error code, and when; never moves back.
+    Column("platform_status", String(16)),
+    Column("platform_error", Integer),
+    Column("platform_status_at", UtcDateTime),
     # When the channel's maximum age starts counting (NULL: created_at); a retry by hand resets it.
     Column("age_from", UtcDateTime),
     UniqueConstraint("revision_id", "target", "recipient"),
@@ -232,4 +241,13 @@ opt_outs = Table(
     metadata,
     Column("number", String(32), primary_key=True),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Idempotency tokens of inbound platform callbacks (Twilio's ``I-Twilio-Idempotency-Token``): a
+# callback retried with a token seen before is acknowledged and not applied again.
+callback_tokens = Table(
+    "callback_tokens",
+    metadata,
+    Column("token", String(128), primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False),
 )
