@@ -43,6 +43,7 @@ __all__ = [
     "QueueError",
     "RateLimited",
     "RateScope",
+    "RecipientOptedOut",
     "RenderError",
     "StateError",
     "TransientError",
@@ -161,6 +162,14 @@ class RateLimited(TransientError):
 
 class PermanentError(ChannelError):
     """This delivery will never succeed as it stands; dead-letter it with the reason."""
+
+
+class RecipientOptedOut(PermanentError):
+    """The recipient asked the platform for no more messages (Twilio 21610, a STOP reply).
+
+    The delivery is cancelled as opted out, and the number goes on the opt-out list in the same
+    transaction, so no later dispatch texts it either.
+    """
 
 
 class AuthError(PermanentError):
