@@ -19,11 +19,12 @@ from broadcaster.app import App, open_app
 from broadcaster.approval import approve
 from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.channels.registry import ChannelRegistry
-from broadcaster.config import TargetConfig, WebsiteStaticTarget
+from broadcaster.config import SmsTarget, TargetConfig, WebsiteStaticTarget
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.errors import InputError
 from broadcaster.fileio import atomic_write
 from broadcaster.model import Severity
+from broadcaster.recipients import RecipientLists, import_list
 from broadcaster.reports import announcement_status
 from broadcaster.scaffold import example_update, init_workspace
 from broadcaster.scaffold.accounts import switch_on_account_blocks
@@ -89,11 +90,13 @@ def run_demo(
     workspace = load_workspace(root / CONFIG_FILENAME, environ)
     app = open_app(workspace)
     try:
+        _import_example_lists(app, say)
         announcement_id = _send_the_update(app, say)
         status = announcement_status(app, announcement_id)
+        numbers = _list_numbers(app)
     finally:
         app.close()
-    arrivals = {t.id: _arrived(sandbox, t) for t in workspace.config.targets}
+    arrivals = {t.id: _arrived(sandbox, t, numbers) for t in workspace.config.targets}
     pages = [
         workspace.path(target.output_dir) / "index.html"
         for target in workspace.config.targets
@@ -127,6 +130,28 @@ def _delivers(registry: ChannelRegistry, channel: str, mode: str | None) -> bool
     return True
 
 
+def _sms_targets(app: App) -> list[SmsTarget]:
+    return [t for t in app.config.targets if isinstance(t, SmsTarget)]
+
+
+def _import_example_lists(app: App, say: Callable[[str], None]) -> None:
+    """Import the example lists ``init`` wrote for the SMS targets that are switched on."""
+    for target in _sms_targets(app):
+        path = app.workspace.path(f"lists/{target.list}.csv")
+        report = import_list(app, OFFICER, target.list, path, organisation=target.organisation)
+        say(
+            f"{OFFICER} imported the list {target.list}: {report['imported']} fictitious "
+            f"numbers, {report['opted_out']} opted out"
+        )
+
+
+def _list_numbers(app: App) -> dict[str, set[str]]:
+    """SMS target id -> the numbers of its list (to find what the sandbox got for it)."""
+    with app.store.read() as conn:
+        lists = RecipientLists(conn)
+        return {t.id: set(lists.members(t.list)) for t in _sms_targets(app)}
+
+
 def _send_the_update(app: App, say: Callable[[str], None]) -> int:
     draft = create_draft(
         app,
@@ -141,7 +166,7 @@ def _send_the_update(app: App, say: Callable[[str], None]) -> int:
         approve(app, person, draft.id)
         say(f"{person} approved revision {draft.revision.number}")
     dispatch_revision(app, OFFICER, draft.id)
-    say("Sent: one delivery per target is queued")
+    say("Sent: one delivery per target (per number, for SMS) is queued")
     processed = asyncio.run(run_worker(app, until_idle=True))
     say(f"The worker ran {processed} job(s) and is idle")
     return draft.id
@@ -156,8 +181,17 @@ _SANDBOX_PLACES: dict[tuple[str, str | None], tuple[str, str | None]] = {
 }
 
 
-def _arrived(sandbox: PlatformSandbox, target: TargetConfig) -> str:
+def _arrived(
+    sandbox: PlatformSandbox, target: TargetConfig, numbers: Mapping[str, set[str]]
+) -> str:
     """What the sandbox recorded for ``target``: accepted posts, or "" for the websites."""
+    if target.id in numbers:  # SMS: one message per number of the target's list
+        texts = [
+            r
+            for r in sandbox.records.find("twilio", direction="in", method="POST")
+            if r.target in numbers[target.id] and r.status is not None and 200 <= r.status < 300
+        ]
+        return f"{len(texts)} SMS accepted" if texts else "nothing accepted"
     place = _SANDBOX_PLACES.get((str(target.channel), getattr(target, "mode", None)))
     if place is None:
         place = _SANDBOX_PLACES.get((str(target.channel), None))

@@ -19,6 +19,11 @@ _FILES = (
     ("templates-README.txt", "templates/README.txt", 0o644),
     # The seed incident's first update: the README's tour drafts it with --body-file.
     ("uppdatering.md", "uppdatering.md", 0o644),
+    # Example SMS lists of fictitious numbers (PTS's series reserved for fiction, 070-174 06 05
+    # to 070-174 06 99): `broadcaster lists import` reads them; the demo sends to them. Real
+    # lists are personal data, hence owner-only like .env.
+    ("lists-borgholm.csv", "lists/borgholm-residents.csv", 0o600),
+    ("lists-morbylanga.csv", "lists/morbylanga-residents.csv", 0o600),
 )
 
 

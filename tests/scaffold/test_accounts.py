@@ -55,6 +55,8 @@ def test_everything_on_is_the_reference_set_of_channels(config: Path) -> None:
     assert sorted(t.id for t in workspace.config.targets) == [
         "fb-borgholm",
         "fb-morbylanga",
+        "sms-borgholm",
+        "sms-morbylanga",
         "teams-borgholm-staff",
         "teams-morbylanga-staff",
         "telegram-oland",
@@ -62,3 +64,25 @@ def test_everything_on_is_the_reference_set_of_channels(config: Path) -> None:
         "web-morbylanga",
     ]
     assert stat.S_IMODE(config.stat().st_mode) == 0o644
+
+
+def test_the_example_lists_are_there_for_the_sms_targets(config: Path) -> None:
+    """Each SMS target's list has an example file of fictitious numbers, private to the owner."""
+    from broadcaster.config import SmsTarget
+    from broadcaster.recipients import parse_csv
+
+    switch_on_account_blocks(config, lambda channel, mode: channel == "sms")
+    workspace = load_workspace(config, SANDBOX_ENV)
+    lists = [t.list for t in workspace.config.targets if isinstance(t, SmsTarget)]
+    assert lists == ["borgholm-residents", "morbylanga-residents"]
+    seen: set[str] = set()
+    for name in lists:
+        path = workspace.path(f"lists/{name}.csv")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        parsed = parse_csv(path)
+        assert not parsed.skipped and len(parsed.members) == 45
+        numbers = {m.number for m in parsed.members}
+        # PTS's series for fiction, 070-174 06 05 .. 99: no real person gets the demo's texts.
+        assert all(n.startswith("+46701740") and 605 <= int(n[-3:]) <= 699 for n in numbers)
+        assert not numbers & seen
+        seen |= numbers
