@@ -183,6 +183,9 @@ class Organisation(_Model):
     website: WebUrl
     kommunkod: str = Field(pattern=r"^\d{4}$")
     contacts: list[str] = Field(default_factory=list)
+    #: The ``sender`` of its CAP alerts (no spaces, commas, < or &); default: the website's
+    #: host without ``www.``.
+    cap_sender: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,99}$")
 
 
 class _Target(_Model):

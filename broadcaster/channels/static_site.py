@@ -1,4 +1,4 @@
-"""A static crisis site for one organisation: index, one page per update, Atom feed, JSON.
+"""A static crisis site for one organisation: index, one page per update, feeds, JSON, CAP.
 
 The folder is self-contained: ``announcements.json`` is both the public JSON and the site's own
 record of what it shows, so the site can be rebuilt, copied to a backup host, or served by any
@@ -11,6 +11,11 @@ copy to a backup host would publish them): see :class:`SiteFolders`. A publish w
 changed file to ``staging/`` first and then switches them in :data:`SWITCH_ORDER`, so the site
 never links to a page that is not there yet, and ``announcements.json`` (what :meth:`StaticSite.has`
 reads) says "shown" only once everything it describes is in place.
+
+Each revision also gets a CAP 1.2 alert, ``cap/<identifier>.xml``, listed in ``cap/index.atom``
+(see :mod:`~broadcaster.channels.cap`). An alert is written once, when its revision is published,
+and never rendered again: what later alerts and the feed need of it (identifier, sender, sent,
+type) is kept with the entry in ``announcements.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from broadcaster.channels.cap import FEED_PATH, CapSite, alert_path
+from broadcaster.channels.cap import FOLDER as CAP_FOLDER
 from broadcaster.config import Organisation
 from broadcaster.fileio import exclusive_lock, remove_leftovers, replace_files
 from broadcaster.model import RevisionKind, Severity
@@ -37,9 +44,9 @@ __all__ = ["SWITCH_ORDER", "SiteFolders", "StaticSite", "entry_from_message", "p
 STATE_FILE = "announcements.json"
 PAGES_FOLDER = "updates"
 FORMAT_VERSION = 1
-#: The order in which a publish switches files; any file not named (the update pages) goes
-#: first. The feed and the index link to pages; announcements.json describes all of them.
-SWITCH_ORDER = ("feed.atom", "index.html", STATE_FILE)
+#: The order in which a publish switches files; any file not named (the update pages and CAP
+#: alerts) goes first. The feeds and the index link to those; announcements.json describes all.
+SWITCH_ORDER = (FEED_PATH, "feed.atom", "index.html", STATE_FILE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -73,11 +80,18 @@ class StaticSite:
     exercise: bool = False
     public_url: str | None = None
     language: str = "sv"
+    #: Where CAP's ``sent`` times are written (local time with its offset).
+    timezone: str = "Europe/Stockholm"
 
     @property
     def folders(self) -> SiteFolders:
         """The served folder and broadcaster's own folder beside it."""
         return SiteFolders(self.root)
+
+    @property
+    def cap(self) -> CapSite:
+        """The site's CAP alerts and their feed."""
+        return CapSite(self.organisation, self.timezone, self.exercise, self._url())
 
     def publish(self, entry: dict[str, Any]) -> str:
         """Add or update one announcement and switch the changed files at once.
@@ -92,22 +106,28 @@ class StaticSite:
         folders = self.folders
         with exclusive_lock(folders.lock):
             folders.discard_leftovers()
-            merged, changed = upsert(self._load(), entry)
+            entries = self._load()
+            merged, changed = upsert(entries, self._recorded(entries, entry))
             if changed or not (self.root / "index.html").exists():
-                self._switch(self.build(merged))
+                self._switch(self.build(merged, new=entry["uid"] if changed else None))
         return page_path(entry["uid"])
 
     def preview(self, entry: dict[str, Any]) -> dict[str, str]:
         """The files as they would be after publishing ``entry`` (nothing is written)."""
-        merged, _ = upsert(self._load(), entry)
-        return self.build(merged)
+        entries = self._load()
+        merged, changed = upsert(entries, self._recorded(entries, entry))
+        return self.build(merged, new=entry["uid"] if changed else None)
 
     def has(self, uid: str, revision: int) -> bool:
         """True when the site already shows this revision (or a newer one) of an announcement."""
         return any(e["uid"] == uid and e["revision"] >= revision for e in self._load())
 
-    def build(self, entries: list[dict[str, Any]]) -> dict[str, str]:
-        """Every file of the site, rendered from its entries (newest update first)."""
+    def build(self, entries: list[dict[str, Any]], new: str | None = None) -> dict[str, str]:
+        """The site's files, rendered from its entries (newest update first).
+
+        That is every page and feed, and the CAP alert of announcement ``new``'s latest
+        revision; the alerts of earlier revisions are already written and never change.
+        """
         ordered = sorted(entries, key=lambda e: (e["updated"], e["uid"]), reverse=True)
         views = [_entry_view(e) for e in ordered]
         updated = max((v["updated"] for v in views), default=_EPOCH)
@@ -118,7 +138,7 @@ class StaticSite:
             "site": TemplateNamespace(
                 "site",
                 {
-                    "url": self.public_url.rstrip("/") + "/" if self.public_url else "",
+                    "url": self._url(),
                     "feed_id": f"urn:uuid:{self._feed_uuid()}",
                     "updated": updated,
                 },
@@ -128,7 +148,11 @@ class StaticSite:
         files = {
             "index.html": self.renderer.render("website/index.html", base),
             "feed.atom": self.renderer.render("website/feed.atom", base),
+            FEED_PATH: self.cap.feed(ordered, f"urn:uuid:{self._feed_uuid('cap')}"),
         }
+        added = next((e for e in entries if e["uid"] == new), None)
+        if added and added.get("cap"):
+            files[alert_path(added["cap"][-1]["identifier"])] = self.cap.alert(added)
         for view in views:
             files[page_path(view["uid"])] = self.renderer.render(
                 "website/announcement.html", {**base, "entry": view}
@@ -168,9 +192,19 @@ class StaticSite:
         }
         return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
-    def _feed_uuid(self) -> uuid.UUID:
+    def _recorded(self, entries: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any]:
+        """``entry`` with the CAP records of its announcement: the earlier ones and its own."""
+        earlier = next((list(e.get("cap", [])) for e in entries if e["uid"] == entry["uid"]), [])
+        record = self.cap.record(entry, earlier)
+        return {**entry, "cap": [*earlier, record] if record else earlier}
+
+    def _url(self) -> str:
+        return self.public_url.rstrip("/") + "/" if self.public_url else ""
+
+    def _feed_uuid(self, feed: str = "") -> uuid.UUID:
         # Stable per organisation, so feed readers keep their subscription across rebuilds.
-        return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.organisation.website}#broadcaster")
+        suffix = f"-{feed}" if feed else ""
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.organisation.website}#broadcaster{suffix}")
 
 
 @dataclass(frozen=True)
@@ -214,6 +248,7 @@ class SiteFolders:
         remove_leftovers(self.staging, "*")
         remove_leftovers(self.served)
         remove_leftovers(self.served / PAGES_FOLDER)
+        remove_leftovers(self.served / CAP_FOLDER)
 
 
 def upsert(

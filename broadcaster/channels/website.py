@@ -72,9 +72,10 @@ class WebsiteChannel(Channel):
             root=self.context.resolve_path(self.static_target.output_dir),
             organisation=message.organisation,
             renderer=self.context.renderer,
-            exercise=self.context.exercise,
+            exercise=self.context.exercise or message.exercise,
             public_url=self.static_target.public_url,
             language=message.content.language,
+            timezone=self.context.timezone,
         )
 
     def render(self, message: Message) -> Rendered:

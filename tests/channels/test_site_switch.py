@@ -70,6 +70,7 @@ def test_leftovers_of_a_crash_are_removed_by_the_next_publish(
         staging / ".u-1.html.x81q.tmp",
         root / ".index.html.7fq0c2.tmp",  # what atomic_write left in the served folder before
         root / "updates" / ".u-1.html.p1z9.tmp",
+        root / "cap" / ".index.atom.3hd8.tmp",
     ]
     for path in leftovers:
         path.write_text("half a page")
@@ -77,6 +78,7 @@ def test_leftovers_of_a_crash_are_removed_by_the_next_publish(
     assert [p for p in leftovers if p.exists()] == []
     assert sorted(p.name for p in root.iterdir()) == [
         "announcements.json",
+        "cap",
         "feed.atom",
         "index.html",
         "updates",

@@ -57,6 +57,7 @@ def test_publish_writes_page_feed_and_json(app: App, workspace_dir: Path) -> Non
         "feed.atom",
         "announcements.json",
         "updates",
+        "cap",  # CAP 1.2 alerts and their feed: tests/channels/test_website_cap.py
     }
     assert (root / platform_id).is_file()
     assert not (site(workspace_dir, "morbylanga")).exists()  # only this target's folder
