@@ -5,13 +5,14 @@ The CLI prints these as JSON or as tables; keeping the shape here means both vie
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from broadcaster.app import App
+from broadcaster.errors import InputError
+from broadcaster.list_progress import failed_json, list_counts, recipient_entries
 from broadcaster.model import Announcement, AnnouncementState
 from broadcaster.privacy import mask_phone_numbers
 from broadcaster.queue.jobs import activity
@@ -23,25 +24,48 @@ from broadcaster.store.announcements import (
     revision_numbers,
 )
 from broadcaster.store.audit import list_events
-from broadcaster.store.deliveries import Delivery, deliveries_for
+from broadcaster.store.deliveries import (
+    Delivery,
+    RecipientGroup,
+    announcement_state_counts,
+    failed_recipients,
+    recipient_groups,
+    target_deliveries,
+)
 
 __all__ = [
     "announcement_list",
     "announcement_status",
     "audit_log",
+    "failed_recipients_report",
     "overview",
     "workers_absent",
 ]
 
 
-def announcement_status(app: App, announcement_id: int) -> dict[str, Any]:
-    """``{"id", "state", "revision", "title", "deliveries": [...], "lists": {...}}``."""
+def announcement_status(
+    app: App, announcement_id: int, target: str | None = None
+) -> dict[str, Any]:
+    """``{"id", "state", "revision", "title", "deliveries": [...], "lists": {...}}``.
+
+    ``deliveries`` holds every one-per-target delivery, and for a per-recipient target (an SMS
+    list) one entry per revision that sums its recipients up; ``lists`` the progress of each
+    list (:mod:`broadcaster.list_progress`). With ``target``, only that target's (InputError
+    when the announcement has no such target).
+    """
     with app.store.read() as conn:
         announcement = get_announcement(conn, announcement_id)
-        found = deliveries_for(conn, announcement_id)
+        singles = target_deliveries(conn, announcement_id)
+        groups = recipient_groups(conn, announcement_id)
         numbers = revision_numbers(conn, announcement_id)
         schedules = _schedules(app, conn, [announcement])
         note = state_notes(conn, [announcement]).get(announcement.id)
+    if target is not None:
+        _check_target(announcement, target, {d.target for d in singles} | _targets(groups))
+        singles = [d for d in singles if d.target == target]
+        groups = [g for g in groups if g.target == target]
+    entries = [(d.id, _delivery_json(d, numbers.get(d.revision_id))) for d in singles]
+    entries += recipient_entries(groups, numbers)
     return {
         "id": announcement.id,
         "state": str(announcement.state),
@@ -52,10 +76,55 @@ def announcement_status(app: App, announcement_id: int) -> dict[str, Any]:
         # Why it is in this state: a rejection's or cancellation's reason, or an edit that
         # voided the approvals; None when the state needs no explaining.
         "note": _note_json(note),
-        "deliveries": [_delivery_json(d, numbers.get(d.revision_id)) for d in found],
-        # SMS list progress arrives with the SMS channel; the key is part of the shape already.
-        "lists": {},
+        # In creation order, as the deliveries were made.
+        "deliveries": [entry for _, entry in sorted(entries, key=lambda pair: pair[0])],
+        "lists": list_counts(groups, numbers),
     }
+
+
+def failed_recipients_report(app: App, announcement_id: int, target: str) -> dict[str, Any]:
+    """``{"id", "target", "revision", "count", "failed": [...]}``: the recipients of ``target``
+    whose delivery failed in the newest revision sent to it, numbers masked.
+
+    Failed means dead, or sent and reported undelivered or failed by the platform.
+    InputError when the announcement has no such target, or does not send to it per recipient.
+    """
+    with app.store.read() as conn:
+        announcement = get_announcement(conn, announcement_id)
+        groups = [g for g in recipient_groups(conn, announcement_id) if g.target == target]
+        if not groups:
+            singles = {d.target for d in target_deliveries(conn, announcement_id)}
+            _check_target(announcement, target, singles)
+            raise InputError(
+                f"announcement {announcement_id} has no recipients on {target}: --failed lists "
+                f"the recipients of an SMS list that failed; see `broadcaster status "
+                f"{announcement_id} --target {target}`"
+            )
+        newest = max(g.revision_id for g in groups)
+        failed = failed_recipients(conn, newest, target)
+        numbers = revision_numbers(conn, announcement_id)
+    return {
+        "id": announcement.id,
+        "title": announcement.revision.content.title,
+        "target": target,
+        "revision": numbers.get(newest),
+        "count": len(failed),
+        "failed": [failed_json(d) for d in failed],
+    }
+
+
+def _targets(groups: list[RecipientGroup]) -> set[str]:
+    return {g.target for g in groups}
+
+
+def _check_target(announcement: Announcement, target: str, sent_to: set[str]) -> None:
+    """InputError unless ``target`` is one of the announcement's (now, or sent to before)."""
+    known = sent_to | set(announcement.revision.content.targets)
+    if target not in known:
+        raise InputError(
+            f"announcement {announcement.id} has no target {target[:60]!r}; "
+            f"its targets: {', '.join(sorted(known)) or 'none'}"
+        )
 
 
 def overview(app: App, limit: int = 20) -> dict[str, Any]:
@@ -64,9 +133,10 @@ def overview(app: App, limit: int = 20) -> dict[str, Any]:
         announcements = list_announcements(conn)[:limit]
         schedules = _schedules(app, conn, announcements)
         notes = state_notes(conn, announcements)
+        # One grouped query for all of them: an SMS list is thousands of deliveries.
+        counts = announcement_state_counts(conn, [a.id for a in announcements])
         rows = []
         for announcement in announcements:
-            counts = Counter(str(d.state) for d in deliveries_for(conn, announcement.id))
             rows.append(
                 {
                     "id": announcement.id,
@@ -75,7 +145,7 @@ def overview(app: App, limit: int = 20) -> dict[str, Any]:
                     "title": announcement.revision.content.title,
                     "schedule": schedules.get(announcement.id),
                     "note": _note_json(notes.get(announcement.id)),
-                    "deliveries": dict(sorted(counts.items())),
+                    "deliveries": dict(sorted(counts.get(announcement.id, {}).items())),
                 }
             )
     return {"announcements": rows}

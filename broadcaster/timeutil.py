@@ -12,11 +12,20 @@ Times typed by people are read in the workspace's zone, where two nights a year 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["Clock", "ambiguity_note", "format_local", "format_short", "parse_when", "utcnow"]
+__all__ = [
+    "Clock",
+    "ambiguity_note",
+    "format_local",
+    "format_short",
+    "parse_duration",
+    "parse_when",
+    "utcnow",
+]
 
 Clock = Callable[[], datetime]
 
@@ -94,6 +103,31 @@ def _parse(value: str, zone: ZoneInfo, now: datetime) -> datetime:
     if moment.tzinfo is None:
         return _localize(moment, zone)
     return moment.astimezone(UTC)
+
+
+#: ``30d``: a whole number from 1 and one unit, nothing else (no sign, no space, no fraction).
+_DURATION = re.compile(r"([1-9][0-9]{0,4})([hdw])")
+_DURATION_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A length of time typed at the command line: ``12h``, ``30d`` or ``2w``.
+
+    Strict on purpose, as it decides what is deleted: ``30``, ``1.5d``, ``-3d``, ``30 d`` and
+    ``30D`` are refused rather than guessed at.
+
+    Raises:
+        InputError: Not a whole number of hours, days or weeks (at most 99999).
+    """
+    from broadcaster.errors import InputError
+
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise InputError(
+            f"{text[:40]!r} is not a duration: write a whole number and a unit, "
+            "h (hours), d (days) or w (weeks), e.g. 12h, 30d, 2w"
+        )
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def ambiguity_note(moment: datetime, timezone: str) -> str | None:

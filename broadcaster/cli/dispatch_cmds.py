@@ -21,6 +21,7 @@ from broadcaster.cli.status_view import NO_WORKER_AFTER_S
 from broadcaster.cli.tables import WideOption
 
 if TYPE_CHECKING:
+    from broadcaster.app import App
     from broadcaster.schedule import SendOutcome
 
 __all__ = ["register"]
@@ -148,6 +149,18 @@ def status(
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep updating until delivery is finished.")
     ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", metavar="TARGET", help="Only this target's progress."),
+    ] = None,
+    failed: Annotated[
+        bool,
+        typer.Option(
+            "--failed",
+            help="With --target of an SMS list: its recipients whose text failed (dead, "
+            "undelivered, failed), numbers masked.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     wide: WideOption = False,
     no_worker_after: Annotated[
@@ -159,11 +172,27 @@ def status(
         ),
     ] = NO_WORKER_AFTER_S,
 ) -> None:
-    """Per-target progress of an announcement (or an overview of recent ones)."""
+    """Per-target progress of an announcement (or an overview of recent ones).
+
+    An SMS list is one line per list, never one per person: recipients, then sent (accepted by
+    Twilio, no report from the phone yet), delivered (reported delivered), failed (dead, or
+    reported undelivered or failed), pending (not finished yet), opted out (on the opt-out list,
+    not sent) and, if any, cancelled otherwise. Each recipient is counted once, so these add up
+    to the recipients. They are the counts of the newest revision sent to the list; --json has
+    them under "lists", and one summed entry per list and revision under "deliveries". --follow
+    shows a progress bar per list. The failed recipients themselves, numbers masked:
+    `status ID --target TARGET --failed`.
+    """
     from broadcaster.cli.status_view import follow as follow_status
     from broadcaster.cli.status_view import print_overview, print_status
     from broadcaster.reports import announcement_status, overview
 
+    if announcement_id is None and (target is not None or failed):
+        fail("--target and --failed need an announcement: broadcaster status ID --target TARGET")
+    if failed and target is None:
+        fail("--failed needs --target TARGET: the SMS list whose failed recipients to show")
+    if failed and follow:
+        fail("--failed shows the failed recipients once; leave out --follow")
     app = state(ctx).app()
     if announcement_id is None:
         document = overview(app)
@@ -172,14 +201,30 @@ def status(
         else:
             print_overview(document, wide=wide)
         return
-    document = announcement_status(app, announcement_id)
+    if failed and target is not None:
+        _failed(app, announcement_id, target, as_json=as_json, wide=wide)
+        return
+    document = announcement_status(app, announcement_id, target)
     if follow and not as_json:
-        follow_status(app, announcement_id, wide=wide, no_worker_after=no_worker_after)
+        follow_status(
+            app, announcement_id, target=target, wide=wide, no_worker_after=no_worker_after
+        )
         return
     if as_json:
         emit_json(document)
     else:
         print_status(document, app.config.broadcaster.timezone, wide=wide)
+
+
+def _failed(app: App, announcement_id: int, target: str, *, as_json: bool, wide: bool) -> None:
+    from broadcaster.cli.lists_view import print_failed
+    from broadcaster.reports import failed_recipients_report
+
+    report = failed_recipients_report(app, announcement_id, target)
+    if as_json:
+        emit_json(report)
+    else:
+        print_failed(report, wide=wide)
 
 
 def worker(

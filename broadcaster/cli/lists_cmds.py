@@ -16,7 +16,7 @@ __all__ = ["register"]
 
 lists_app = typer.Typer(
     name="lists",
-    help="SMS recipient lists: import from CSV, show counts, delete.",
+    help="SMS recipient lists: import from CSV, show counts, delete; purge old numbers.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -116,6 +116,51 @@ def delete(
     cli = state(ctx)
     report = delete_list(cli.app(), cli.person(as_), name)
     emit_result(as_json, report, f"Deleted list {name} ({report['members']} member(s)).")
+
+
+@lists_app.command("purge-deliveries")
+def purge_deliveries(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="AGE",
+            help="Sends dispatched longer ago than this: 12h, 30d, 2w (a whole number and h, d "
+            "or w).",
+        ),
+    ],
+    as_: AsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove the phone numbers from old SMS deliveries; the history and counts stay.
+
+    Every finished delivery (sent, failed, cancelled) of a send dispatched longer ago than AGE
+    keeps its row, state and times, but its number is replaced for good by a placeholder.
+    Deliveries that may still be sent keep theirs. The audit log records the purge (counts only).
+    """
+    from datetime import datetime
+
+    from broadcaster.cli.tables import cell_time
+    from broadcaster.purge import purge_deliveries as purge
+
+    cli = state(ctx)
+    app = cli.app()
+    report = purge(app, cli.person(as_), older_than)
+    before = cell_time(
+        datetime.fromisoformat(report["dispatched_before"]), app.config.broadcaster.timezone
+    )
+    unfinished = (
+        f" {report['unfinished']} unfinished one(s) as old keep theirs until they finish."
+        if report["unfinished"]
+        else ""
+    )
+    emit_result(
+        as_json,
+        report,
+        f"Purged the numbers of {report['purged']} delivery(ies) dispatched before "
+        f"{before} (older than {older_than}).{unfinished}",
+    )
 
 
 @optout_app.command("add")

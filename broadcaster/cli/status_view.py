@@ -1,7 +1,9 @@
 """What ``status`` shows people: the per-target table, the overview, and ``--follow``.
 
 The tables fit the terminal (see :mod:`broadcaster.cli.tables`); ``--follow`` redraws the table
-until delivery is finished and says, once, when no worker seems to be running.
+until delivery is finished and says, once, when no worker seems to be running. SMS lists get
+their own small table of counts, with a progress bar per list under ``--follow``
+(:mod:`broadcaster.cli.lists_view`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from broadcaster.cli._common import stderr, stdout
+from broadcaster.cli.lists_view import lists_renderable
 from broadcaster.cli.tables import Column, Fit, cell_time, print_table, render_table
 
 if TYPE_CHECKING:
@@ -56,14 +59,24 @@ _OVERVIEW_COLUMNS = (
 
 
 def status_renderable(
-    console: Console, document: dict[str, Any], timezone: str, *, wide: bool = False
+    console: Console,
+    document: dict[str, Any],
+    timezone: str,
+    *,
+    wide: bool = False,
+    bars: bool = False,
 ) -> RenderableType:
-    """One announcement's status for ``console``: its title line and the per-target table."""
+    """One announcement's status for ``console``: its title line, the per-target table and the
+    counts of its SMS lists (with ``bars``, a progress bar for each)."""
+    from rich.console import Group
+
     title = _title(document)
     if not document["deliveries"]:
         return f"{title}; nothing has been sent yet."
     rows = [_delivery_row(d, timezone, wide) for d in document["deliveries"]]
-    return render_table(console, _DELIVERY_COLUMNS, rows, wide=wide, title=title)
+    table = render_table(console, _DELIVERY_COLUMNS, rows, wide=wide, title=title)
+    lists = lists_renderable(console, document, wide=wide, bars=bars)
+    return table if lists is None else Group(table, lists)
 
 
 def print_status(document: dict[str, Any], timezone: str, *, wide: bool = False) -> None:
@@ -74,6 +87,9 @@ def print_status(document: dict[str, Any], timezone: str, *, wide: bool = False)
     else:
         rows = [_delivery_row(d, timezone, wide) for d in document["deliveries"]]
         print_table(console, _DELIVERY_COLUMNS, rows, wide=wide, title=_title(document))
+        lists = lists_renderable(console, document, wide=wide)
+        if lists is not None:
+            console.print(lists)
     schedule = document.get("schedule")
     if schedule:
         number = document["id"]
@@ -113,12 +129,14 @@ def follow(
     app: App,
     announcement_id: int,
     *,
+    target: str | None = None,
     wide: bool = False,
     no_worker_after: float = NO_WORKER_AFTER_S,
     poll: float = 1.0,
     console: Console | None = None,
 ) -> None:
-    """Redraw the status until delivery is finished; say once if no worker seems to run."""
+    """Redraw the status (of one ``target``, or all) until delivery is finished, with a progress
+    bar per SMS list; say once if no worker seems to run."""
     from rich.console import Console, Group
     from rich.live import Live
     from rich.text import Text
@@ -133,17 +151,17 @@ def follow(
     said = False
 
     def picture(document: dict[str, Any], absent: bool) -> RenderableType:
-        view = status_renderable(console, document, timezone, wide=wide)
+        view = status_renderable(console, document, timezone, wide=wide, bars=True)
         # On a terminal the notice sits under the table, in the live area, while it holds.
         if not (absent and console.is_terminal):
             return view
         return Group(view, Text(notice, style="yellow"))
 
-    document = announcement_status(app, announcement_id)
+    document = announcement_status(app, announcement_id, target)
     with Live(picture(document, False), console=console, refresh_per_second=2) as live:
         while document["state"] not in FINAL_STATES:
             time.sleep(poll)
-            document = announcement_status(app, announcement_id)
+            document = announcement_status(app, announcement_id, target)
             absent = workers_absent(app, silence)
             if absent and not said and not console.is_terminal:
                 # Piped output shows only the last picture: the notice goes to stderr, once.

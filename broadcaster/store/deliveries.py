@@ -14,7 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from broadcaster.errors import NotFoundError
 from broadcaster.model import DeliveryState, Receipt
@@ -23,24 +37,33 @@ from broadcaster.store.schema import UtcDateTime, deliveries, jobs, revisions
 from broadcaster.store.sql import chunked
 
 __all__ = [
+    "PURGED_PREFIX",
+    "RECIPIENT_OUTCOMES",
     "UNFINISHED",
     "Delivery",
     "DeliveryUpdate",
     "NewDelivery",
+    "RecipientGroup",
+    "announcement_state_counts",
     "create_deliveries",
     "dead_letters",
     "delete_pending",
     "deliveries_for",
+    "failed_recipients",
     "failed_targets",
     "first_delivery_times",
     "get_deliveries",
     "has_unfinished",
     "mark_sending",
     "previous_receipts",
+    "purge_recipients",
+    "recipient_groups",
     "record_updates",
     "requeue_dead",
     "revisions_of",
     "state_counts",
+    "target_deliveries",
+    "unfinished_recipients",
 ]
 
 
@@ -392,11 +415,12 @@ def _outcome_statement(expected: tuple[DeliveryState, ...], tied: bool) -> Any:
 
 
 def dead_letters(conn: Connection) -> list[Row[Any]]:
-    """Dead deliveries with their revision's title, oldest first."""
+    """Dead deliveries with their revision's title, oldest first (not purged ones: they can
+    never be sent again)."""
     query = (
         select(deliveries, revisions.c.title)
         .join(revisions, revisions.c.id == deliveries.c.revision_id)
-        .where(deliveries.c.state == DeliveryState.DEAD)
+        .where(deliveries.c.state == DeliveryState.DEAD, ~_PURGED)
         .order_by(deliveries.c.updated_at, deliveries.c.id)
     )
     return list(conn.execute(query).all())
@@ -409,7 +433,8 @@ def requeue_dead(
 
     Attempts and the maximum-age window start afresh: a person decided it is worth trying.
     """
-    query = select(deliveries).where(deliveries.c.state == DeliveryState.DEAD)
+    # A purged delivery has lost its number: nobody can be sent it again.
+    query = select(deliveries).where(deliveries.c.state == DeliveryState.DEAD, ~_PURGED)
     if delivery_ids is not None:
         query = query.where(deliveries.c.id.in_(list(delivery_ids)))
     found = [_delivery(row) for row in conn.execute(query.order_by(deliveries.c.id))]
@@ -426,6 +451,192 @@ def requeue_dead(
             )
         )
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-recipient targets (SMS lists): progress counts, failed recipients, and the purge of numbers
+
+#: What ``status`` counts per list. Every delivery of a per-recipient target falls in exactly
+#: one, so a list's counts add up to its recipients (see :func:`recipient_groups`).
+RECIPIENT_OUTCOMES = ("sent", "delivered", "failed", "pending", "opted_out", "cancelled")
+
+#: The recipient a purge writes over a number: ``purged:<delivery id>``, unique per delivery, so
+#: the row keeps its place under the (revision, target, recipient) constraint.
+PURGED_PREFIX = "purged:"
+
+#: ``deliveries.cancel_reason`` of a recipient who opted out (``model.CancelReason.OPTED_OUT``).
+_OPTED_OUT_REASON = "opted_out"
+#: What the platform reports (Twilio status callbacks) about a text that never reached the phone.
+_UNDELIVERED = ("undelivered", "failed")
+_FINAL = (DeliveryState.SENT, DeliveryState.DEAD, DeliveryState.CANCELLED)
+
+_STATE = deliveries.c.state
+_SENT = _STATE == DeliveryState.SENT
+_FAILED = or_(
+    _STATE == DeliveryState.DEAD,
+    and_(_SENT, deliveries.c.platform_status.in_(_UNDELIVERED)),
+)
+# The partition, in order: the first condition that holds names the outcome. A NULL
+# platform_status (no report from the handset yet) compares as unknown, so it falls through.
+_OUTCOME = case(
+    (
+        and_(_STATE == DeliveryState.CANCELLED, deliveries.c.cancel_reason == _OPTED_OUT_REASON),
+        "opted_out",
+    ),
+    (_STATE == DeliveryState.CANCELLED, "cancelled"),
+    (_FAILED, "failed"),
+    (and_(_SENT, deliveries.c.platform_status == "delivered"), "delivered"),
+    (_SENT, "sent"),
+    else_="pending",
+)
+_HAS_RECIPIENT = deliveries.c.recipient != ""
+_PURGED = deliveries.c.recipient.startswith(PURGED_PREFIX)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecipientGroup:
+    """How many deliveries of one per-recipient target and revision share a state and outcome."""
+
+    revision_id: int
+    target: str
+    channel: str
+    state: DeliveryState
+    #: One of :data:`RECIPIENT_OUTCOMES`.
+    outcome: str
+    count: int
+    #: The group's first delivery (creation order, for sorting it among the others).
+    first_id: int
+    max_attempts: int
+    next_attempt_at: datetime | None
+    last_sent_at: datetime | None
+
+
+def recipient_groups(conn: Connection, announcement_id: int) -> list[RecipientGroup]:
+    """The announcement's per-recipient deliveries counted by revision, target, state, outcome.
+
+    One grouped query, however long the lists: a few rows per target come back, never one per
+    recipient. The outcome partitions the deliveries (each is in exactly one):
+
+    * ``opted_out``: cancelled because the recipient is on the opt-out list;
+    * ``cancelled``: cancelled for any other reason;
+    * ``failed``: dead, or sent and then reported ``undelivered`` or ``failed`` by the platform;
+    * ``delivered``: sent, and the platform reported it delivered to the handset;
+    * ``sent``: sent (the platform accepted it), with no report from the handset yet;
+    * ``pending``: not finished: pending, sending, retrying or unknown.
+    """
+    inner = (
+        select(
+            deliveries.c.id,
+            deliveries.c.revision_id,
+            deliveries.c.target,
+            deliveries.c.channel,
+            deliveries.c.state,
+            deliveries.c.attempts,
+            deliveries.c.next_attempt_at,
+            deliveries.c.sent_at,
+            _OUTCOME.label("outcome"),
+        )
+        .where(deliveries.c.announcement_id == announcement_id, _HAS_RECIPIENT)
+        .subquery()
+    )
+    # Grouped over a subquery: PostgreSQL would not see the CASE in the select list and in the
+    # GROUP BY as one expression, as each carries its own bound parameters.
+    keys = (inner.c.revision_id, inner.c.target, inner.c.channel, inner.c.state, inner.c.outcome)
+    query = select(
+        *keys,
+        func.count().label("n"),
+        func.min(inner.c.id).label("first_id"),
+        func.max(inner.c.attempts).label("max_attempts"),
+        func.min(inner.c.next_attempt_at, type_=UtcDateTime).label("next_attempt_at"),
+        func.max(inner.c.sent_at, type_=UtcDateTime).label("last_sent_at"),
+    ).group_by(*keys)
+    return [
+        RecipientGroup(
+            revision_id=row.revision_id,
+            target=row.target,
+            channel=row.channel,
+            state=DeliveryState(row.state),
+            outcome=row.outcome,
+            count=int(row.n),
+            first_id=int(row.first_id),
+            max_attempts=int(row.max_attempts),
+            next_attempt_at=row.next_attempt_at,
+            last_sent_at=row.last_sent_at,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def target_deliveries(conn: Connection, announcement_id: int) -> list[Delivery]:
+    """The announcement's one-per-target deliveries (those without a recipient), by creation."""
+    query = select(deliveries).where(
+        deliveries.c.announcement_id == announcement_id, deliveries.c.recipient == ""
+    )
+    return [_delivery(row) for row in conn.execute(query.order_by(deliveries.c.id))]
+
+
+def announcement_state_counts(
+    conn: Connection, announcement_ids: Collection[int]
+) -> dict[int, dict[str, int]]:
+    """How many deliveries (of every revision) each announcement has in each state."""
+    counts: dict[int, dict[str, int]] = {}
+    for chunk in chunked(list(announcement_ids)):
+        query = (
+            select(deliveries.c.announcement_id, deliveries.c.state, func.count())
+            .where(deliveries.c.announcement_id.in_(chunk))
+            .group_by(deliveries.c.announcement_id, deliveries.c.state)
+        )
+        for announcement_id, state, count in conn.execute(query):
+            counts.setdefault(announcement_id, {})[str(state)] = int(count)
+    return counts
+
+
+def failed_recipients(conn: Connection, revision_id: int, target: str) -> list[Delivery]:
+    """The revision's deliveries to ``target``'s recipients that failed (the ``failed``
+    outcome of :func:`recipient_groups`), in creation order."""
+    query = select(deliveries).where(
+        deliveries.c.revision_id == revision_id,
+        deliveries.c.target == target,
+        _HAS_RECIPIENT,
+        _FAILED,
+    )
+    return [_delivery(row) for row in conn.execute(query.order_by(deliveries.c.id))]
+
+
+def purge_recipients(conn: Connection, *, dispatched_before: datetime) -> int:
+    """Write a placeholder over the number of every finished per-recipient delivery dispatched
+    before ``dispatched_before``; returns how many were purged.
+
+    A delivery is created in its revision's dispatch, so its ``created_at`` is when that
+    revision was dispatched. Only final deliveries (sent, dead, cancelled) are purged: one the
+    queue may still send keeps its number. The row itself stays, with its state, platform id
+    and times, so the announcement's history and its counts do not change. The receipt's data
+    goes too: a per-recipient receipt may quote the number, and no text on a phone can be
+    edited later anyway. One UPDATE, whatever the number of rows.
+    """
+    placeholder = literal(PURGED_PREFIX) + cast(deliveries.c.id, String)
+    result = conn.execute(
+        update(deliveries)
+        .where(
+            _HAS_RECIPIENT,
+            ~_PURGED,
+            deliveries.c.state.in_(_FINAL),
+            deliveries.c.created_at < dispatched_before,
+        )
+        .values(recipient=placeholder, receipt_data=None)
+    )
+    return int(result.rowcount)
+
+
+def unfinished_recipients(conn: Connection, *, dispatched_before: datetime) -> int:
+    """How many per-recipient deliveries dispatched before then are not final (and so keep
+    their number through a purge)."""
+    query = select(func.count()).where(
+        _HAS_RECIPIENT,
+        deliveries.c.state.in_(UNFINISHED),
+        deliveries.c.created_at < dispatched_before,
+    )
+    return int(conn.execute(query.select_from(deliveries)).scalar_one())
 
 
 def _receipt_json(item: DeliveryUpdate) -> str | None:

@@ -45,6 +45,11 @@ CASES: dict[str, tuple[str, int, str]] = {
     "lists import": ("lists import boende missing.csv", 2, "lists import boende {csv}"),
     "lists show": ("lists show saknas", 2, "lists show"),
     "lists delete": ("lists delete saknas", 2, "lists delete {list}"),
+    "lists purge-deliveries": (
+        "lists purge-deliveries --older-than 30",
+        2,
+        "lists purge-deliveries --older-than 30d",
+    ),
     "optout add": ("optout add 070-12", 2, "optout add 0701740605"),
     "optout remove": ("optout remove 0701740605", 2, "optout remove {optedout}"),
     "optout import": ("optout import missing.csv", 2, "optout import {csv}"),

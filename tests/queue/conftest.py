@@ -136,8 +136,12 @@ def states(app: App, announcement_id: int) -> dict[str, str]:
 
 
 def tally(app: App, announcement_id: int) -> Counter[str]:
-    """How many deliveries are in each state (for one-per-recipient fan-outs)."""
-    return Counter(d["state"] for d in announcement_status(app, announcement_id)["deliveries"])
+    """How many deliveries are in each state (for one-per-recipient fan-outs, whose status
+    sums up each target's recipients in one entry with their ``states``)."""
+    counts: Counter[str] = Counter()
+    for delivery in announcement_status(app, announcement_id)["deliveries"]:
+        counts.update(delivery.get("states") or {delivery["state"]: 1})
+    return counts
 
 
 # ---------------------------------------------------------------------------------------------
