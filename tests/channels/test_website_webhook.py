@@ -594,3 +594,28 @@ def test_the_token_never_appears_in_status_errors_or_logs(
     for text in said:
         assert token not in text and secret not in text  # ... its token and secret never
         assert "?token" not in text
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_worker_command_never_prints_the_token(
+    make_app: Callable[..., App], workspace_dir: Path, sandbox: Sandbox, token: str, log_format: str
+) -> None:
+    make_app()
+    url = sandbox.env()["MORBYLANGA_CMS_WEBHOOK_URL"]
+    sandbox.faults.fail("cms", status=422, message=f"{url} refused")
+
+    def cli(*args: str, who: str = "kommunikator") -> Any:
+        result = Cli(cwd=workspace_dir, env={"BROADCASTER_USER": who})(*args)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        return result
+
+    draft = cli("draft", "--title", "Läget", "--body", "Text", "--to", CMS, "--json").json()
+    cli("submit", str(draft["id"]))
+    cli("approve", str(draft["id"]), who="anna.hasselbom")
+    cli("approve", str(draft["id"]), who="jens.odevall")
+    cli("send", str(draft["id"]))
+    flags = ["--json-logs"] if log_format == "json" else []
+    worker = cli("worker", "--until-idle", *flags)
+    output = worker.stdout + worker.stderr
+    assert "422: *** refused" in output  # the worker said what happened ...
+    assert token not in output and "?token" not in output  # ... and not the token
