@@ -9,7 +9,8 @@ verify, mark, send, classify — the order that keeps a delivery from being lost
    attempt) and pauses the target's claims in this worker.
 4. Mark the delivery ``sending`` and commit *before* calling the platform — only while this
    worker still holds the job's lease, so a worker that was stopped and overtaken never sends.
-5. Call the adapter with no transaction open, under the lease's deadline.
+5. Call the adapter with no transaction open, under the lease's deadline: a send, or for a
+   correction or retraction an edit or removal of what the earlier revision posted.
 6. Return a settlement; its outcome is written in the worker's next batch, tied to the attempt:
    a late result is recorded, a stale one never overwrites a newer attempt, and the
    announcement is settled once per batch.
@@ -228,7 +229,7 @@ class DeliveryRunner:
     ) -> Outcome:
         try:
             async with lease.deadline(adapter.call_timeout()):
-                return await adapter.send(message, rendered)
+                return await adapter.deliver(message, rendered)
         except TimeoutError:
             # Cut off by the deadline (the adapter's own, or the lease's): it may have arrived.
             return Unknown(adapter.name, "no answer before the deadline; it may have arrived")

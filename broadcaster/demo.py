@@ -48,7 +48,7 @@ class DemoResult:
     status: dict[str, Any]
     timezone: str
     pages: list[Path]
-    #: Target id -> what the sandbox recorded arriving for it (empty for the websites).
+    #: Target id -> what the sandbox recorded arriving for it (empty for the static sites).
     arrivals: dict[str, str]
 
 
@@ -178,13 +178,14 @@ _SANDBOX_PLACES: dict[tuple[str, str | None], tuple[str, str | None]] = {
     ("telegram", None): ("telegram", "chat_id"),
     ("teams", "bot"): ("connector", "channel_id"),
     ("teams", "workflow"): ("workflows", None),
+    ("website", "webhook"): ("cms", None),
 }
 
 
 def _arrived(
     sandbox: PlatformSandbox, target: TargetConfig, numbers: Mapping[str, set[str]]
 ) -> str:
-    """What the sandbox recorded for ``target``: accepted posts, or "" for the websites."""
+    """What the sandbox recorded for ``target``: accepted posts, or "" for the static sites."""
     if target.id in numbers:  # SMS: one message per number of the target's list
         texts = [
             r

@@ -128,3 +128,34 @@ def test_readme_names_only_variables_templates_receive(received: list[Mapping[st
 def test_readme_names_every_variable_templates_receive(received: list[Mapping[str, Any]]) -> None:
     top_level = set().union(*(set(context) for context in received))
     assert sorted(top_level - documented_names()) == []
+
+
+# -- the CMS side: what a CMS implementer copies is right --------------------------------------
+
+
+def test_the_cms_sides_verification_accepts_broadcasters_signature_only() -> None:
+    import time
+
+    from broadcaster.signing import signed_headers
+
+    [code] = re.findall(r"```python\n(.*?)```", section("The CMS side"), re.S)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md (The CMS side)", "exec"), namespace)  # noqa: S102
+    verified = namespace["signed_by_broadcaster"]
+    body = '{"id":"5f0c","title":"Dataintrång"}'.encode()
+    now = int(time.time())
+    assert verified("s3cret", signed_headers("s3cret", now, body), body)
+    assert not verified("s3cret", signed_headers("s3cret", now, body), body.replace(b"5", b"6"))
+    assert not verified("s3cret", signed_headers("s3cret", now - 301, body), body)
+    assert not verified("other", signed_headers("s3cret", now, body), body)
+    assert not verified("s3cret", {}, body)
+
+
+def test_the_cms_sides_document_table_lists_every_field(app: App) -> None:
+    from broadcaster.channels.cms_document import announcement_document
+
+    table = section("The CMS side").split("**The document**", 1)[1]
+    rows = re.findall(r"^\| (`.*?) \|", table, re.M)
+    documented = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[0])}
+    message = make_message(app, "web-borgholm")
+    assert documented == set(announcement_document(message, "Europe/Stockholm"))

@@ -8,7 +8,8 @@ An adapter is built per target from that target's typed configuration and a
 (the platform's id for what was posted, and whatever else editing or deleting it later needs)
 or raises a :class:`~broadcaster.errors.ChannelError` subclass that tells the queue what to do
 next — never a bare ``False``. Where the platform can, ``update`` edits and ``delete`` removes
-what ``send`` posted, given its receipt (``can_update`` / ``can_delete`` say which).
+what ``send`` posted, given its receipt (``can_update`` / ``can_delete`` say which); the worker
+calls :meth:`Channel.deliver`, which picks one of the three for a revision.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, ClassVar, Protocol
 
 from broadcaster.config import TargetConfig
 from broadcaster.errors import PermanentError
-from broadcaster.model import Receipt
+from broadcaster.model import Receipt, RevisionKind
 from broadcaster.rendering import Renderer
 from broadcaster.rendering.message import Message
 from broadcaster.rendering.readable import message_text
@@ -159,6 +160,23 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, message: Message, rendered: Rendered) -> Receipt:
         """Deliver; raise a ChannelError subclass to report anything but success."""
+
+    async def deliver(self, message: Message, rendered: Rendered) -> Receipt:
+        """Send a revision, or make what an earlier revision posted read as this one.
+
+        ``message.previous`` is the receipt of what an earlier revision left on this target.
+        Where the platform can, a correction edits that post and a retraction removes it (its
+        receipt is kept as this delivery's), so nobody reads the wrong text beside the right
+        one; otherwise (nothing was posted before, or the platform cannot) the revision is
+        posted as a message of its own.
+        """
+        previous, kind = message.previous, message.content.kind
+        if previous is not None and kind is RevisionKind.RETRACTION and self.can_delete:
+            await self.delete(previous)
+            return previous
+        if previous is not None and kind is RevisionKind.CORRECTION and self.can_update:
+            return await self.update(previous, message, rendered)
+        return await self.send(message, rendered)
 
     async def verify(self, message: Message) -> Receipt | None:
         """Ask the platform whether this message already arrived (after an unknown outcome).

@@ -94,6 +94,9 @@ def default_registry() -> ChannelRegistry:
     registry = ChannelRegistry()
     registry.register("facebook", "broadcaster.channels.facebook:FacebookChannel")
     registry.register("website", "broadcaster.channels.website:WebsiteChannel", mode="static")
+    registry.register(
+        "website", "broadcaster.channels.cms_webhook:WebsiteWebhookChannel", mode="webhook"
+    )
     registry.register("teams", "broadcaster.channels.teams_bot:TeamsBotChannel", mode="bot")
     registry.register(
         "teams", "broadcaster.channels.teams_workflow:TeamsWorkflowChannel", mode="workflow"

@@ -10,7 +10,7 @@ Paths (``BROADCASTER_*`` is the DESIGN §4 variable each replaces):
 ``/botframework``   Bot Framework OpenID metadata/keys  ``BROADCASTER_TEAMS_OPENID_URL``
 ``/connector/emea`` Bot Connector (Teams)               ``BROADCASTER_TEAMS_SERVICE_URL``
 ``/workflows``      Power Automate Workflows webhook    ``TEAMS_MORBYLANGA_WORKFLOW_URL``
-``/cms``            CMS webhook receiver                (the website target's ``url``)
+``/cms``            CMS webhook receiver                ``MORBYLANGA_CMS_WEBHOOK_URL``
 ``/_sandbox``       records, faults, state, act as Teams
 ==================  ==================================  ======================================
 """
@@ -137,8 +137,9 @@ class SandboxApp:
             f"# Facebook pages: {BORGHOLM_PAGE_ID} (Borgholm), {MORBYLANGA_PAGE_ID} (Mörbylånga)",
             f"# Teams channels: {', '.join(TEAMS_CHANNEL_IDS)}; Telegram channel: {TELEGRAM_CHAT}",
             "# Twilio: numbers ending 0003/0005/0006/0007 are undelivered, 0008 fails",
-            f"# Website webhook (CMS) receiver: {root}{CMS_PATH}; in broadcaster.toml write "
-            'url = "env:MORBYLANGA_CMS_WEBHOOK_URL" so that it is used',
+            f"# Website webhook (CMS) receiver: {root}{CMS_PATH} (its URL above carries a "
+            'token); in broadcaster.toml write url = "env:MORBYLANGA_CMS_WEBHOOK_URL" and '
+            'secret = "env:MORBYLANGA_CMS_WEBHOOK_SECRET"',
             f"# Records, faults and state: {root}/_sandbox/",
         ]
         if not self.ctx.specs.full:
@@ -164,5 +165,5 @@ class SandboxApp:
                          for m in self.telegram.messages(include_deleted=True)],
             "connector": [vars(a) for a in self.connector.activities(include_deleted=True)],
             "workflows": [vars(p) for p in self.workflows.posts()],
-            "cms": [vars(d) for d in self.cms.deliveries()],
+            "cms": [r.to_json() for r in self.cms.resources(include_deleted=True)],
         }  # fmt: skip

@@ -76,13 +76,14 @@ CREDENTIAL_ENV_NAMES: Final = (
 )
 #: What makes a workspace an exercise against this sandbox: exercise mode, the address everything
 #: must go to (broadcaster refuses to load a workspace that would call anything else), and the
-#: CMS webhook's URL for a website target written ``url = "env:MORBYLANGA_CMS_WEBHOOK_URL"``.
+#: CMS webhook's URL, with its token, for a website target written
+#: ``url = "env:MORBYLANGA_CMS_WEBHOOK_URL"`` (its secret is ``MORBYLANGA_CMS_WEBHOOK_SECRET``).
 EXERCISE_ENV_NAMES: Final = (
     "BROADCASTER_EXERCISE",
     "BROADCASTER_SANDBOX_URL",
     "MORBYLANGA_CMS_WEBHOOK_URL",
 )
-#: Where the CMS emulator listens (any path under /cms/ is accepted).
+#: Where the CMS emulator listens (any collection path under /cms/ is accepted, with the token).
 CMS_PATH: Final = "/cms/api/broadcaster"
 
 _ALNUM = string.ascii_letters + string.digits
@@ -120,6 +121,8 @@ class Credentials:
     workflow_key: str
     cms_secret: str
     telegram_bot_token: str
+    #: The token the CMS's URL carries (``?token=``), as a real CMS's webhook URL may.
+    cms_token: str
 
     @classmethod
     def generate(cls, seed: int | None = None) -> Credentials:
@@ -139,6 +142,8 @@ class Credentials:
             workflow_key=raw(32).hex(),
             cms_secret=_text(raw, 40),
             telegram_bot_token=f"{bot_id}:AA" + _text(raw, 33, _ALNUM + "_-"),
+            # Drawn last, so that a seed still gives every earlier credential it gave before.
+            cms_token=_text(raw, 32),
         )
 
     @property
@@ -168,6 +173,10 @@ class Credentials:
             f"&sig={self.workflow_signature(self.workflow_id)}"
         )
         return f"{base_url.rstrip('/')}{path}?{query}"
+
+    def cms_url(self, base_url: str) -> str:
+        """The CMS webhook's URL with its token (``MORBYLANGA_CMS_WEBHOOK_URL``)."""
+        return f"{base_url.rstrip('/')}{CMS_PATH}?token={self.cms_token}"
 
 
 def environment(base_url: str, credentials: Credentials) -> dict[str, str]:
@@ -203,5 +212,5 @@ def environment(base_url: str, credentials: Credentials) -> dict[str, str]:
         "TELEGRAM_BOT_TOKEN": c.telegram_bot_token,
         "BROADCASTER_EXERCISE": "1",
         "BROADCASTER_SANDBOX_URL": root,
-        "MORBYLANGA_CMS_WEBHOOK_URL": f"{root}{CMS_PATH}",
+        "MORBYLANGA_CMS_WEBHOOK_URL": c.cms_url(root),
     }

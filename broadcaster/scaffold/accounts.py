@@ -1,8 +1,9 @@
 """The commented-out channel blocks of the example ``broadcaster.toml``, switched on by the demo.
 
-``broadcaster init`` writes the channels that need accounts (Facebook, Telegram, Teams) as
-commented blocks below a marker line, so a new workspace loads without secrets. The demo has the
-sandbox's secrets and switches on every block whose channel this broadcaster can deliver to.
+``broadcaster init`` writes the channels that need accounts (a CMS webhook, Facebook, SMS,
+Telegram, Teams) as commented blocks below a marker line, so a new workspace loads without
+secrets. The demo has the sandbox's secrets and switches on every block whose channel this
+broadcaster can deliver to.
 """
 
 from __future__ import annotations

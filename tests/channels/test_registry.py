@@ -66,9 +66,20 @@ def test_an_adapter_without_a_mode_serves_every_mode_of_its_channel() -> None:
 
 
 def test_a_mode_without_an_adapter_is_a_clear_error() -> None:
-    registry = default_registry()
+    registry = ChannelRegistry()
+    registry.register_class("website", adapter("website", "static"), mode="static")
     with pytest.raises(InputError, match="channel 'website' in mode 'webhook' has no adapter"):
         registry.adapter_class("website", "webhook")
+
+
+def test_both_website_modes_ship(example_config: Config) -> None:
+    registry = default_registry()
+    modes = {
+        getattr(t, "mode", None): registry.adapter_for(t).__name__
+        for t in example_config.targets
+        if t.channel == "website"
+    }
+    assert modes == {"static": "WebsiteChannel", "webhook": "WebsiteWebhookChannel"}
 
 
 def test_a_second_adapter_for_the_same_channel_and_mode_is_refused() -> None:

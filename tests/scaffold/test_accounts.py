@@ -53,6 +53,7 @@ def test_everything_on_is_the_reference_set_of_channels(config: Path) -> None:
     switch_on_account_blocks(config, lambda channel, mode: True)
     workspace = load_workspace(config, SANDBOX_ENV)
     assert sorted(t.id for t in workspace.config.targets) == [
+        "cms-morbylanga",
         "fb-borgholm",
         "fb-morbylanga",
         "sms-borgholm",
@@ -64,6 +65,18 @@ def test_everything_on_is_the_reference_set_of_channels(config: Path) -> None:
         "web-morbylanga",
     ]
     assert stat.S_IMODE(config.stat().st_mode) == 0o644
+
+
+def test_the_cms_target_reads_its_url_and_secret_from_the_sandbox_env(config: Path) -> None:
+    from broadcaster.config import WebsiteWebhookTarget
+
+    chosen = switch_on_account_blocks(config, lambda channel, mode: mode == "webhook")
+    assert chosen == ["cms-morbylanga"]
+    workspace = load_workspace(config, SANDBOX_ENV)
+    (cms,) = [t for t in workspace.config.targets if isinstance(t, WebsiteWebhookTarget)]
+    assert cms.url.get_secret_value() == SANDBOX_ENV["MORBYLANGA_CMS_WEBHOOK_URL"]
+    assert "?token=" in cms.url.get_secret_value()
+    assert cms.secret.get_secret_value() == SANDBOX_ENV["MORBYLANGA_CMS_WEBHOOK_SECRET"]
 
 
 def test_the_example_lists_are_there_for_the_sms_targets(config: Path) -> None:
