@@ -480,3 +480,19 @@ def test_the_worker_sends_one_text_per_recipient_and_keeps_each_sid(
     by_number = {m.to: m.sid for m in sandbox.twilio.messages()}
     assert sorted(by_number) == sorted(numbers)
     assert sorted(d["platform_id"] for d in status["deliveries"]) == sorted(by_number.values())
+
+
+def test_the_scaffolds_sms_blocks_load_as_documented(workspace_dir: Path) -> None:
+    from broadcaster.config import SmsTarget
+    from broadcaster.scaffold.accounts import switch_on_account_blocks
+
+    config = workspace_dir / "broadcaster.toml"
+    switch_on_account_blocks(config, lambda channel, mode: channel == "sms")
+    secrets = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "x" * 32}
+    targets = load_workspace(config, secrets).config.targets
+    sms = [t for t in targets if isinstance(t, SmsTarget)]
+    assert [(t.validity_period, t.max_segments, t.price_per_segment) for t in sms] == [
+        (3600, 3, None),
+        (3600, 3, None),
+    ]
+    assert "# price_per_segment = 0.45" in config.read_text(encoding="utf-8")
