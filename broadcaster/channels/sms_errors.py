@@ -62,7 +62,8 @@ class Rule:
 
     kind: Kind
     advice: str
-    #: For THROTTLE and RETRY: the wait when Twilio gives no ``Retry-After``.
+    #: For THROTTLE and RETRY: the wait when Twilio gives no ``Retry-After`` (None: the
+    #: queue's backoff, with jitter, decides).
     wait_s: float | None = None
     #: For THROTTLE: what the limit covers (20429 counts the whole account's requests, and
     #: the SMS targets of a workspace share one account).
@@ -98,8 +99,8 @@ _CODES: Mapping[int, Rule] = MappingProxyType(
             5.0,
             RateScope.CHANNEL,
         ),
-        20500: Rule(Kind.RETRY, "Twilio had an internal error", 10.0),
-        20503: Rule(Kind.RETRY, "Twilio is temporarily unavailable", 10.0),
+        20500: Rule(Kind.RETRY, "Twilio had an internal error"),
+        20503: Rule(Kind.RETRY, "Twilio is temporarily unavailable"),
         21211: Rule(Kind.RECIPIENT, "not a valid phone number (21211)"),
         21212: Rule(
             Kind.CONFIG,
@@ -181,7 +182,7 @@ _BY_STATUS: Mapping[int, Rule] = MappingProxyType(
 _BY_CLASS: Mapping[int, Rule] = MappingProxyType(
     {
         4: Rule(Kind.CONFIG, "Twilio refused the request"),
-        5: Rule(Kind.RETRY, "Twilio failed on its side", 10.0),
+        5: Rule(Kind.RETRY, "Twilio failed on its side"),
     }
 )
 
