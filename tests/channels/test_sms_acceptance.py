@@ -173,12 +173,10 @@ def test_2000_recipients_10_percent_failing_and_a_sigkill_each_get_exactly_one_t
 
     sandbox.faults.latency("twilio", 0.05)
     sandbox.faults.ratio("twilio", 0.10, status=503)
-    started = time.monotonic()
     victim = workers.start()
     wait_for(lambda: len(sandbox.twilio.messages()) >= KILL_AFTER, 120, "the first texts")
     victim.send_signal(signal.SIGKILL)  # mid-run: texts in flight, outcomes not yet written
-    killed_at = time.monotonic()
-    first_rate = len(sandbox.twilio.messages()) / (killed_at - started)
+    killed_at, texts_before_kill = time.time(), len(sandbox.twilio.messages())
     victim.wait(timeout=30)
     in_doubt = sum(state == "sending" for state, _ in delivery_rows(app).values())
 
@@ -186,6 +184,7 @@ def test_2000_recipients_10_percent_failing_and_a_sigkill_each_get_exactly_one_t
     workers.start()
     wait_for(lambda: unfinished(app) == 0, 300, "every delivery to finish")
     finished = time.monotonic()
+    ended = time.time()
     assert workers.stop_all()[-1] == 0
 
     messages = sandbox.twilio.messages()
@@ -203,9 +202,12 @@ def test_2000_recipients_10_percent_failing_and_a_sigkill_each_get_exactly_one_t
     assert faults  # the 503s happened, and were retried
     for log in workers.logs:
         assert UNMASKED.search(log.read_text(encoding="utf-8")) is None
+    # Throughput from the sandbox's clock: from the first create request it received.
+    first = min(r.at for r in sandbox.records.find("twilio", direction="in", method="POST"))
     print(
         f"\nSMS acceptance ({app.workspace.database_url.split(':')[0]}): dispatch "
-        f"{dispatch_s:.2f} s; first worker {first_rate:.0f} msg/s until SIGKILL "
-        f"({in_doubt} in doubt); the second drained {len(expected) - KILL_AFTER}+ in "
-        f"{finished - restarted:.1f} s (5 s lease included); {len(faults)} requests failed"
+        f"{dispatch_s:.2f} s; first worker {texts_before_kill / (killed_at - first):.0f} msg/s "
+        f"until SIGKILL ({in_doubt} in doubt); the second finished the rest in "
+        f"{finished - restarted:.1f} s (a 5 s lease included); overall "
+        f"{len(expected) / (ended - first):.0f} msg/s; {len(faults)} requests failed"
     )
