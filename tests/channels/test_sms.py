@@ -35,6 +35,7 @@ from broadcaster.recipients import import_list, opt_out
 from broadcaster.rendering.message import Message
 from broadcaster.reports import announcement_status
 from broadcaster.sandbox import Sandbox
+from broadcaster.store.deliveries import deliveries_for
 from broadcaster.workspace import load_workspace
 from tests.conftest import Cli, FakeClock
 from tests.factories import make_message
@@ -475,11 +476,12 @@ def test_the_worker_sends_one_text_per_recipient_and_keeps_each_sid(
     announcement_id = dispatched(app)
     asyncio.run(run_worker(app, until_idle=True))
 
-    status = announcement_status(app, announcement_id)
-    assert status["state"] == "sent"
+    assert announcement_status(app, announcement_id)["state"] == "sent"
     by_number = {m.to: m.sid for m in sandbox.twilio.messages()}
     assert sorted(by_number) == sorted(numbers)
-    assert sorted(d["platform_id"] for d in status["deliveries"]) == sorted(by_number.values())
+    with app.store.read() as conn:
+        rows = deliveries_for(conn, announcement_id)
+    assert {d.recipient: d.platform_id for d in rows} == by_number
 
 
 def test_the_scaffolds_sms_blocks_load_as_documented(workspace_dir: Path) -> None:
