@@ -70,6 +70,9 @@ class App:
                 for name, value in self.workspace.env.items()
                 if name.startswith("BROADCASTER_") and name.endswith("_URL") and value
             },
+            public_base_url=general.public_base_url.rstrip("/")
+            if general.public_base_url
+            else None,
         )
 
     def queue_clock(self, conn: Connection) -> datetime:

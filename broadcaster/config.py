@@ -223,6 +223,16 @@ class SmsTarget(_Target):
     #: What one segment costs, in the Twilio account's currency; optional. With it, ``preview``
     #: shows a send's cost (segments x recipients x price).
     price_per_segment: Decimal | None = Field(None, ge=0)
+    #: Seconds a message may wait in Twilio's queue before Twilio drops it unsent (Twilio's
+    #: ``ValidityPeriod``, 1 to 36000): a crisis text that could not go out within the hour
+    #: does more harm arriving hours late. Twilio's own default is 10 hours.
+    validity_period: int = Field(3600, ge=1, le=36000)
+    #: Typographic quotes, dashes, the ellipsis and odd spaces become their plain equivalents
+    #: when that keeps the text GSM-7 (160 characters per SMS instead of 70).
+    gsm_replacements: bool = True
+    #: Longest wait for Twilio's answer to one request. A send whose answer does not come in
+    #: time may still have been accepted: it is looked up before it is ever sent again.
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
 
 
 class TeamsBotTarget(_Target):

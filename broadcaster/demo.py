@@ -31,12 +31,18 @@ from broadcaster.scaffold.accounts import switch_on_account_blocks
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import CONFIG_FILENAME, load_workspace
 
-__all__ = ["DEMO_BODY", "DEMO_TITLE", "DemoResult", "run_demo"]
+__all__ = ["DEMO_BODY", "DEMO_SMS", "DEMO_TITLE", "DemoResult", "run_demo"]
 
 OFFICER = "kommunikator"
 APPROVERS = ("anna.hasselbom", "jens.odevall")
 DEMO_TITLE = "Dataintrång hos Borgholms och Mörbylånga kommuner"
 DEMO_BODY = example_update()  # the uppdatering.md that `broadcaster init` writes
+#: The update's short form for SMS (its "sms" override), as an officer writes one: the full text
+#: would take a dozen segments per recipient, and the SMS targets allow three.
+DEMO_SMS = (
+    "Servrarna är nedstängda efter ett dataintrång. Ring Borgholm 0485-880 00, "
+    "Mörbylånga 0485-470 00. Trygghetslarmen fungerar."
+)
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,13 @@ def _send_the_update(app: App, say: Callable[[str], None]) -> int:
     draft = create_draft(
         app,
         OFFICER,
-        DraftInput(title=DEMO_TITLE, body=DEMO_BODY, severity=Severity.CRISIS, to=("all",)),
+        DraftInput(
+            title=DEMO_TITLE,
+            body=DEMO_BODY,
+            severity=Severity.CRISIS,
+            overrides={"sms": DEMO_SMS},
+            to=("all",),
+        ),
     )
     targets = ", ".join(draft.revision.content.targets)
     say(f"{OFFICER} drafted announcement {draft.id} for {targets}")

@@ -8,9 +8,11 @@ from typing import Any
 from broadcaster.app import App
 from broadcaster.approval_record import ApprovalRecord
 from broadcaster.channels.base import Rendered
+from broadcaster.channels.sms import SmsChannel
 from broadcaster.errors import InputError, NotFoundError
 from broadcaster.model import Announcement
 from broadcaster.rendering.message import Message
+from broadcaster.sms_preview import SmsSummary, sms_summary
 
 __all__ = ["Preview", "TargetPreview", "preview_announcement"]
 
@@ -25,6 +27,8 @@ class TargetPreview:
     #: What a reader of the target sees, from the adapter's :meth:`~Channel.readable`.
     text: str | None = None
     errors: list[str] = field(default_factory=list)
+    #: For an SMS target: encoding, segments, recipients and cost.
+    sms: SmsSummary | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The DESIGN §5 shape: target, channel, text (as read), card|files, payload, errors.
@@ -46,6 +50,8 @@ class TargetPreview:
             }
             document.update((key, payload[key]) for key in ("card", "files") if key in payload)
             document["payload"] = payload
+        if self.sms is not None:
+            document["sms"] = self.sms.to_json()
         document["errors"] = list(self.errors)
         return document
 
@@ -114,10 +120,11 @@ def _preview_one(app: App, announcement: Announcement, target_id: str, now: Any)
         text = adapter.readable(message, rendered)
     except InputError as exc:  # RenderError included: template and limit problems
         return TargetPreview(target=target_id, channel=channel, rendered=None, errors=[str(exc)])
+    errors = list(rendered.problems)
+    sms = None
+    if isinstance(adapter, SmsChannel):
+        sms = sms_summary(app, adapter, message)
+        errors += [sms.problem] if sms.problem else []
     return TargetPreview(
-        target=target_id,
-        channel=channel,
-        rendered=rendered,
-        text=text,
-        errors=list(rendered.problems),
+        target=target_id, channel=channel, rendered=rendered, text=text, errors=errors, sms=sms
     )

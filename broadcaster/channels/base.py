@@ -58,6 +58,10 @@ class ChannelContext:
     #: ``BROADCASTER_TELEGRAM_API_URL``, ``BROADCASTER_TEAMS_LOGIN_URL``, ... — DESIGN §4), by
     #: variable name; a name that is absent means the platform's public root.
     endpoints: Mapping[str, str] = field(default_factory=dict)
+    #: Where ``broadcaster serve`` is reachable from the internet (``[broadcaster]
+    #: public_base_url``, no trailing slash), for platforms that call us back (Twilio status
+    #: callbacks); None: nothing calls back.
+    public_base_url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

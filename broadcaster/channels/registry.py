@@ -102,4 +102,5 @@ def default_registry() -> ChannelRegistry:
         "teams", "broadcaster.channels.teams_workflow:TeamsWorkflowChannel", mode="workflow"
     )
     registry.register("telegram", "broadcaster.channels.telegram:TelegramChannel")
+    registry.register("sms", "broadcaster.channels.sms:SmsChannel")
     return registry

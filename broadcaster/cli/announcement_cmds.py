@@ -398,6 +398,8 @@ def _print_target(console: Any, item: TargetPreview, *, files: bool) -> None:
     rendered = item.rendered
     if rendered is not None and rendered.card is not None:
         console.print_json(data=rendered.card)
+    if item.sms is not None:
+        console.print("\n" + "\n".join(item.sms.lines()), markup=False)
     if files and rendered is not None:
         for name, content in (rendered.files or {}).items():
             console.print(f"  {name}  ({len(content.encode())} bytes)", markup=False)
