@@ -31,8 +31,11 @@ OWNERS = {
     "callback_tokens": "store/callbacks.py",
 }
 
+#: The core: the modules at the package's top level (app, config, worker_runtime, ...).
+CORE = tuple(sorted(p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("__")))
+
 #: What each layer may import from broadcaster (prefixes). Core modules (the package's top
-#: level) may import every layer but cli/ and sandbox/; cli/ may import everything.
+#: level) may import every layer but cli/, sandbox/ and server/; cli/ may import everything.
 ALLOWED = {
     # privacy: a leaf that masks phone numbers in error texts before they are stored.
     "store": ("store", "model", "errors", "timeutil", "privacy"),
@@ -51,9 +54,12 @@ ALLOWED = {
         "schema_errors",
     ),
     "sandbox": ("sandbox", "errors", "signing", "schema_errors"),
+    # The HTTP side (`serve`): an entry point like the CLI, but it reaches the platforms and the
+    # database only through the core, store and queue, never through cli/ or sandbox/.
+    "server": ("server", "store", "queue", *CORE),
     "scaffold": ("scaffold", "errors", "fileio"),
 }
-CORE_FORBIDDEN = ("cli", "sandbox")
+CORE_FORBIDDEN = ("cli", "sandbox", "server")
 
 
 def modules() -> Iterator[tuple[str, ast.Module]]:

@@ -37,6 +37,7 @@ from broadcaster.store.schema import UtcDateTime, deliveries, jobs, revisions
 from broadcaster.store.sql import chunked
 
 __all__ = [
+    "PLATFORM_STATUS_RANK",
     "PURGED_PREFIX",
     "RECIPIENT_OUTCOMES",
     "UNFINISHED",
@@ -58,6 +59,7 @@ __all__ = [
     "previous_receipts",
     "purge_recipients",
     "recipient_groups",
+    "record_platform_status",
     "record_updates",
     "requeue_dead",
     "revisions_of",
@@ -412,6 +414,72 @@ def _outcome_statement(expected: tuple[DeliveryState, ...], tied: bool) -> Any:
             updated_at=bindparam("b_now", type_=UtcDateTime),
         )
     )
+
+
+#: How far along each status a platform reports after sending is (Twilio's message statuses).
+#: A status is recorded only over one of lower rank: callbacks arrive out of order (``sent``
+#: after ``delivered``), and a delivery never moves backwards. The final statuses share the top
+#: rank, so the first final status to arrive stays (Twilio sends only one).
+PLATFORM_STATUS_RANK: Mapping[str, int] = {
+    "accepted": 1,  # with a Messaging Service: taken, the sender not chosen yet
+    "queued": 1,
+    "scheduled": 1,
+    "sending": 2,
+    "sent": 3,  # handed to the carrier
+    "delivered": 4,
+    "undelivered": 4,  # the carrier could not deliver it (ErrorCode says why)
+    "failed": 4,  # never left Twilio (ErrorCode says why)
+    "read": 4,
+    "canceled": 4,
+}
+
+_STORED_RANK = case(PLATFORM_STATUS_RANK, value=deliveries.c.platform_status, else_=0)
+_PLATFORM_STATUS = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == bindparam("b_id"),
+        bindparam("b_rank") > _STORED_RANK,
+        # A message of another attempt (or someone else's) says nothing about this delivery; while
+        # its id is not stored yet (the callback overtook the worker's write), the status counts.
+        or_(deliveries.c.platform_id.is_(None), deliveries.c.platform_id == bindparam("b_sid")),
+    )
+    .values(
+        platform_status=bindparam("b_status"),
+        platform_error=bindparam("b_error"),
+        platform_status_at=bindparam("b_at", type_=UtcDateTime()),
+    )
+)
+
+
+def record_platform_status(
+    conn: Connection,
+    delivery_id: int,
+    sid: str,
+    status: str,
+    error_code: int | None,
+    at: datetime,
+) -> bool:
+    """Record what the platform reported about a sent message; False when it was ignored.
+
+    Ignored: an unknown delivery, a status that does not rank above the stored one (see
+    :data:`PLATFORM_STATUS_RANK`), or ``sid`` differing from the delivery's stored platform id.
+    The delivery's own state (the queue's) is not touched.
+
+    Raises:
+        ValueError: ``status`` is not one of :data:`PLATFORM_STATUS_RANK`.
+    """
+    rank = PLATFORM_STATUS_RANK.get(status)
+    if rank is None:
+        raise ValueError(f"unknown platform status {status!r}")
+    params = {
+        "b_id": delivery_id,
+        "b_rank": rank,
+        "b_sid": sid,
+        "b_status": status,
+        "b_error": error_code,
+        "b_at": at,
+    }
+    return bool(conn.execute(_PLATFORM_STATUS, params).rowcount)
 
 
 def dead_letters(conn: Connection) -> list[Row[Any]]:
