@@ -74,12 +74,12 @@ def writes(tree: ast.Module) -> Iterator[tuple[str, int]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
-            # update(table), insert(table), delete(table), insert_or_ignore(conn, table, ...)
+            # update(table), insert(table), delete(table), insert_[many_]or_ignore(conn, table, ...)
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             if name in ("update", "insert", "delete") and isinstance(func, ast.Name):
                 if node.args and isinstance(node.args[0], ast.Name):
                     yield node.args[0].id, node.lineno
-            elif name == "insert_or_ignore" and len(node.args) > 1:
+            elif name in ("insert_or_ignore", "insert_many_or_ignore") and len(node.args) > 1:
                 table = node.args[1]
                 if isinstance(table, ast.Name):
                     yield table.id, node.lineno

@@ -3,16 +3,17 @@
 A burst of callbacks (26,000 messages each report ``sent`` and then ``delivered``) arrives in
 parallel; on SQLite one transaction per callback would queue every request behind the single
 write lock. The route hands each callback to a :class:`~broadcaster.queue.batching.Batcher`, and
-:func:`apply_batch` writes all that arrived meanwhile in one transaction: per callback, claim its
-idempotency token (a retry by Twilio is applied once), then record the status, which never moves
-a delivery backwards (:data:`~broadcaster.store.deliveries.PLATFORM_STATUS_RANK`). Refusals are
-audited in the same batch, so a flood of forged requests costs as few transactions.
+:func:`apply_batch` writes all that arrived meanwhile in one transaction and a few statements:
+read the deliveries, claim the idempotency tokens (a retry by Twilio is applied once), record
+the statuses that move a delivery forward (never back: see
+:data:`~broadcaster.store.deliveries.PLATFORM_STATUS_RANK`). Refusals are audited in the same
+batch, so a flood of forged requests costs as few transactions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -23,10 +24,16 @@ from broadcaster.app import App
 from broadcaster.config import SmsTarget
 from broadcaster.model import ChannelName
 from broadcaster.store.audit import record_event
-from broadcaster.store.callbacks import claim_token
-from broadcaster.store.deliveries import Delivery, get_deliveries, record_platform_status
+from broadcaster.store.callbacks import claim_tokens
+from broadcaster.store.deliveries import (
+    Delivery,
+    PlatformStatus,
+    get_deliveries,
+    platform_status_applies,
+    record_platform_statuses,
+)
 
-__all__ = ["Outcome", "Refusal", "StatusReport", "apply_batch"]
+__all__ = ["ENDPOINT", "Outcome", "Refusal", "StatusReport", "apply_batch"]
 
 ENDPOINT = "/twilio/status"
 
@@ -66,50 +73,76 @@ class Refusal:
     delivery_id: int | None
 
 
+_OTHER_SIGNER = "signed with the secret of another SMS target than the delivery's"
+
+
 def apply_batch(app: App, items: Sequence[StatusReport | Refusal]) -> list[Outcome]:
     """Apply (or audit) ``items`` in one transaction; one outcome per item, in order."""
     now = app.clock()
     sms_targets = {t.id for t in app.config.targets if isinstance(t, SmsTarget)}
     outcomes: list[Outcome] = [Outcome.REFUSED] * len(items)
-    # Rows in ascending delivery order: two servers on one PostgreSQL database then lock them
-    # in the same order and never deadlock. The sort is stable, so callbacks about one delivery
-    # keep the order they arrived in.
-    order = sorted(range(len(items)), key=lambda n: items[n].delivery_id or 0)
     with app.store.write() as conn:
-        ids = {item.delivery_id for item in items if isinstance(item, StatusReport)}
-        found = get_deliveries(conn, ids)
-        for n in order:
-            item = items[n]
-            if isinstance(item, Refusal):
-                _audit_refusal(conn, item, now)
+        reports = [(n, item) for n, item in enumerate(items) if isinstance(item, StatusReport)]
+        known = get_deliveries(conn, {report.delivery_id for _, report in reports})
+        refused = [item for item in items if isinstance(item, Refusal)]
+        accepted: list[tuple[int, StatusReport]] = []
+        for n, report in reports:
+            found = known.get(report.delivery_id)
+            target = found.target if found is not None else None
+            # Signed with some configured account's secret, but not the one this delivery was
+            # sent from: whoever holds that other secret must not speak for these deliveries.
+            if target in sms_targets and target not in report.signers:
+                refused.append(_refusal(report))
             else:
-                outcomes[n] = _apply(conn, item, found.get(item.delivery_id), sms_targets, now)
+                accepted.append((n, report))
+        fresh = claim_tokens(conn, [r.token for _, r in accepted if r.token is not None], now)
+        changes = _Changes(known)
+        for n, report in accepted:
+            if report.token is not None and report.token not in fresh:
+                outcomes[n] = Outcome.DUPLICATE
+                continue
+            fresh.discard(report.token or "")  # the same token again in this batch: a retry
+            outcomes[n] = changes.add(report)
+        changes.write(conn, now)
+        for refusal in refused:
+            _audit_refusal(conn, refusal, now)
     return outcomes
 
 
-def _apply(
-    conn: Connection,
-    report: StatusReport,
-    delivery: Delivery | None,
-    sms_targets: set[str],
-    now: datetime,
-) -> Outcome:
-    # Signed with some configured account's secret, but not the one this delivery was sent
-    # from: whoever holds that other secret must not speak for these deliveries.
-    target = delivery.target if delivery is not None else None
-    if target in sms_targets and target not in report.signers:
-        reason = "signed with the secret of another SMS target than the delivery's"
-        refusal = Refusal(client_ip=report.client_ip, reason=reason, delivery_id=report.delivery_id)
-        _audit_refusal(conn, refusal, now)
-        return Outcome.REFUSED
-    if report.token is not None and not claim_token(conn, report.token, now):
-        return Outcome.DUPLICATE
-    if delivery is None or delivery.channel != ChannelName.SMS:
-        return Outcome.IGNORED  # purged, or never ours: nothing to record, nothing to retry
-    applied = record_platform_status(
-        conn, delivery.id, report.message_sid, report.status, report.error_code, now
-    )
-    return Outcome.APPLIED if applied else Outcome.IGNORED
+class _Changes:
+    """The statuses of one batch that move a delivery forward, applied in arrival order."""
+
+    def __init__(self, known: dict[int, Delivery]) -> None:
+        self.current = dict(known)
+        self.latest: dict[int, PlatformStatus] = {}
+
+    def add(self, report: StatusReport) -> Outcome:
+        delivery = self.current.get(report.delivery_id)
+        if delivery is None or delivery.channel != ChannelName.SMS:
+            return Outcome.IGNORED  # purged, or never ours: nothing to record, nothing to retry
+        status = PlatformStatus(
+            delivery_id=delivery.id,
+            sid=report.message_sid,
+            status=report.status,
+            error_code=report.error_code,
+        )
+        if not platform_status_applies(delivery, status):
+            return Outcome.IGNORED
+        self.current[delivery.id] = replace(
+            delivery, platform_status=status.status, platform_error=status.error_code
+        )
+        self.latest[delivery.id] = status
+        return Outcome.APPLIED
+
+    def write(self, conn: Connection, now: datetime) -> None:
+        # Only each delivery's last step is written, in ascending delivery order: two servers
+        # on one PostgreSQL database lock rows in the same order and never deadlock. The UPDATE
+        # checks the rank again, so a report another server overtook meanwhile is not applied.
+        record_platform_statuses(conn, [self.latest[key] for key in sorted(self.latest)], now)
+
+
+def _refusal(report: StatusReport) -> Refusal:
+    return Refusal(client_ip=report.client_ip, reason=_OTHER_SIGNER, delivery_id=report.delivery_id)
 
 
 def _audit_refusal(conn: Connection, refusal: Refusal, now: datetime) -> None:

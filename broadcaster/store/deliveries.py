@@ -44,6 +44,7 @@ __all__ = [
     "Delivery",
     "DeliveryUpdate",
     "NewDelivery",
+    "PlatformStatus",
     "RecipientGroup",
     "announcement_state_counts",
     "create_deliveries",
@@ -56,10 +57,12 @@ __all__ = [
     "get_deliveries",
     "has_unfinished",
     "mark_sending",
+    "platform_status_applies",
     "previous_receipts",
     "purge_recipients",
     "recipient_groups",
     "record_platform_status",
+    "record_platform_statuses",
     "record_updates",
     "requeue_dead",
     "revisions_of",
@@ -451,6 +454,32 @@ _PLATFORM_STATUS = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlatformStatus:
+    """What a platform reported, after sending, about the message of one delivery."""
+
+    delivery_id: int
+    #: The platform's id of the message the report is about (Twilio's MessageSid).
+    sid: str
+    #: One of :data:`PLATFORM_STATUS_RANK`.
+    status: str
+    error_code: int | None = None
+
+
+def platform_status_applies(delivery: Delivery, report: PlatformStatus) -> bool:
+    """True when recording ``report`` would change ``delivery`` (the rule the UPDATE applies).
+
+    It does when the status ranks above the stored one and the report is about the delivery's
+    own message (or no message id is stored yet).
+
+    Raises:
+        ValueError: the status is not one of :data:`PLATFORM_STATUS_RANK`.
+    """
+    stored = PLATFORM_STATUS_RANK.get(delivery.platform_status or "", 0)
+    same_message = delivery.platform_id is None or delivery.platform_id == report.sid
+    return _rank(report.status) > stored and same_message
+
+
 def record_platform_status(
     conn: Connection,
     delivery_id: int,
@@ -468,18 +497,39 @@ def record_platform_status(
     Raises:
         ValueError: ``status`` is not one of :data:`PLATFORM_STATUS_RANK`.
     """
+    report = PlatformStatus(delivery_id=delivery_id, sid=sid, status=status, error_code=error_code)
+    return bool(conn.execute(_PLATFORM_STATUS, _status_params(report, at)).rowcount)
+
+
+def record_platform_statuses(
+    conn: Connection, reports: Sequence[PlatformStatus], at: datetime
+) -> None:
+    """Record many reports with one executemany, in order, each under the same rule as
+    :func:`record_platform_status` (decide which apply with :func:`platform_status_applies`).
+
+    Raises:
+        ValueError: a status is not one of :data:`PLATFORM_STATUS_RANK`.
+    """
+    if reports:
+        conn.execute(_PLATFORM_STATUS, [_status_params(report, at) for report in reports])
+
+
+def _rank(status: str) -> int:
     rank = PLATFORM_STATUS_RANK.get(status)
     if rank is None:
         raise ValueError(f"unknown platform status {status!r}")
-    params = {
-        "b_id": delivery_id,
-        "b_rank": rank,
-        "b_sid": sid,
-        "b_status": status,
-        "b_error": error_code,
+    return rank
+
+
+def _status_params(report: PlatformStatus, at: datetime) -> dict[str, Any]:
+    return {
+        "b_id": report.delivery_id,
+        "b_rank": _rank(report.status),
+        "b_sid": report.sid,
+        "b_status": report.status,
+        "b_error": report.error_code,
         "b_at": at,
     }
-    return bool(conn.execute(_PLATFORM_STATUS, params).rowcount)
 
 
 def dead_letters(conn: Connection) -> list[Row[Any]]:
