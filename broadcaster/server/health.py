@@ -55,11 +55,19 @@ class _DatabaseProbe:
     def __init__(self, context: ServerContext) -> None:
         self.app = context.app
         self.failing = False
+        self._asking: asyncio.Future[tuple[datetime | None, datetime]] | None = None
 
     async def check(self) -> tuple[bool, float | None]:
         """(database answered, seconds the oldest due job has waited or None if none is due)."""
+        # One question at a time: a database that hangs must not collect a stuck thread per
+        # health check (the worker needs those threads).
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(asyncio.to_thread(self._read))
+            # Its failure is reported by whichever check awaits it; one that came too late
+            # must not end up as "exception never retrieved".
+            self._asking.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
-            oldest, now = await asyncio.wait_for(asyncio.to_thread(self._read), DATABASE_TIMEOUT_S)
+            oldest, now = await asyncio.wait_for(asyncio.shield(self._asking), DATABASE_TIMEOUT_S)
         except Exception as exc:  # any failure to answer is "unavailable", whatever its kind
             if not self.failing:
                 reason = str(getattr(exc, "orig", None) or exc or type(exc).__name__)

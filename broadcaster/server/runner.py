@@ -62,11 +62,13 @@ class InProcessWorker:
     async def drain(self) -> int:
         """Stop taking jobs, let the running ones finish; how many jobs it settled in all."""
         self._stop.set()
-        if self._task is None:
+        task = self._task
+        if task is None:
             return 0
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            return await self._task
-        return 0
+        await asyncio.wait({task})
+        if task.cancelled() or task.exception() is not None:
+            return 0  # already logged by _ended
+        return task.result()
 
     def _ended(self, task: asyncio.Task[int]) -> None:
         if task.cancelled():
@@ -128,7 +130,11 @@ class Service:
         stopping.cancel()
         self.server.should_exit = True
         drained = self.worker.drain() if self.worker is not None else asyncio.sleep(0)
-        await asyncio.gather(serving, drained)
+        # Both finish whatever happens to the other: a server that failed still lets the
+        # worker release its jobs.
+        served, _ = await asyncio.gather(serving, drained, return_exceptions=True)
+        if isinstance(served, BaseException):
+            raise served
 
     def stop(self) -> None:
         """Begin a clean stop; called again, stop waiting for open connections."""

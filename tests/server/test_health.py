@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from datetime import timedelta
@@ -88,3 +89,18 @@ def lose_database(app: App, database_url: str) -> None:
         if path.exists():
             os.remove(path)
     database.mkdir()  # in its place, something SQLite cannot open
+
+
+def test_unavailable_when_the_worker_in_the_process_is_no_longer_running(
+    serve_factory: ServeFactory,
+) -> None:
+    running = serve_factory(worker=True)
+    worker = running.service.worker
+    assert worker is not None
+    asyncio.run_coroutine_threadsafe(worker.drain(), running.loop).result(timeout=30)
+
+    answer = running.get("/healthz")
+
+    assert answer.status_code == 503
+    assert (answer.json()["status"], answer.json()["worker"]) == ("unavailable", "stopped")
+    assert answer.json()["database"] == "ok"
