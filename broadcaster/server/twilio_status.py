@@ -96,19 +96,21 @@ class _TwilioStatus:
             return error_response(400, "the body is not a valid form")
         client_ip = request.client.host if request.client else "unknown"
         delivery_id = _delivery_id(request.query_params.getlist("d"))
-        reason = self._forged(request, params)
-        if isinstance(reason, str):
+        signed = self._authenticate(request, params)
+        if isinstance(signed, str):
             return await self._refuse(
-                Refusal(client_ip=client_ip, reason=reason, delivery_id=delivery_id)
+                Refusal(client_ip=client_ip, reason=signed, delivery_id=delivery_id)
             )
         try:
-            report = _report(dict(params), delivery_id, request, reason, client_ip)
+            report = _report(dict(params), delivery_id, request, signed, client_ip)
         except BadCallback as exc:
             return error_response(400, str(exc))
         return await self._apply(report)
 
-    def _forged(self, request: Request, params: list[tuple[str, str]]) -> str | frozenset[str]:
-        """Why the request is not Twilio's, or the SMS targets whose secret signed it."""
+    def _authenticate(
+        self, request: Request, params: list[tuple[str, str]]
+    ) -> str | frozenset[str]:
+        """The SMS targets whose secret signed the request, or why it is not Twilio's."""
         # As the bytes arrived: Twilio signed the URL exactly as it was given, %-escapes and all.
         scope = request.scope
         path = scope.get("raw_path") or scope["path"].encode()
