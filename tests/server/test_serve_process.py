@@ -139,7 +139,7 @@ def test_serve_says_why_it_cannot_listen(serving: Path) -> None:
     assert "Traceback" not in second.stderr
 
 
-BURST = int(os.environ.get("BURST", "5000"))
+BURST = 5_000
 
 
 #: Connections open at once, as Twilio's senders would hold them (not 5,000 sockets).
