@@ -233,6 +233,9 @@ class SmsTarget(_Target):
     #: Longest wait for Twilio's answer to one request. A send whose answer does not come in
     #: time may still have been accepted: it is looked up before it is ever sent again.
     timeout_seconds: float = Field(10.0, gt=0, le=60)
+    #: The secret of a Twilio webhook SharedKey, when a Webhook Rule makes Twilio sign this
+    #: account's status callbacks with it (HMAC-SHA256) instead of with the auth token.
+    webhook_shared_key: Secret | None = None
 
 
 class TeamsBotTarget(_Target):

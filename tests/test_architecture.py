@@ -31,8 +31,11 @@ OWNERS = {
     "callback_tokens": "store/callbacks.py",
 }
 
+#: The core: the modules at the package's top level (app, config, worker_runtime, ...).
+CORE = tuple(sorted(p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("__")))
+
 #: What each layer may import from broadcaster (prefixes). Core modules (the package's top
-#: level) may import every layer but cli/ and sandbox/; cli/ may import everything.
+#: level) may import every layer but cli/, sandbox/ and server/; cli/ may import everything.
 ALLOWED = {
     # privacy: a leaf that masks phone numbers in error texts before they are stored.
     "store": ("store", "model", "errors", "timeutil", "privacy"),
@@ -51,9 +54,12 @@ ALLOWED = {
         "schema_errors",
     ),
     "sandbox": ("sandbox", "errors", "signing", "schema_errors"),
+    # The HTTP side (`serve`): an entry point like the CLI, but it reaches the platforms and the
+    # database only through the core, store and queue, never through cli/ or sandbox/.
+    "server": ("server", "store", "queue", *CORE),
     "scaffold": ("scaffold", "errors", "fileio"),
 }
-CORE_FORBIDDEN = ("cli", "sandbox")
+CORE_FORBIDDEN = ("cli", "sandbox", "server")
 
 
 def modules() -> Iterator[tuple[str, ast.Module]]:
@@ -68,12 +74,12 @@ def writes(tree: ast.Module) -> Iterator[tuple[str, int]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
-            # update(table), insert(table), delete(table), insert_or_ignore(conn, table, ...)
+            # update(table), insert(table), delete(table), insert_[many_]or_ignore(conn, table, ...)
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             if name in ("update", "insert", "delete") and isinstance(func, ast.Name):
                 if node.args and isinstance(node.args[0], ast.Name):
                     yield node.args[0].id, node.lineno
-            elif name == "insert_or_ignore" and len(node.args) > 1:
+            elif name in ("insert_or_ignore", "insert_many_or_ignore") and len(node.args) > 1:
                 table = node.args[1]
                 if isinstance(table, ast.Name):
                     yield table.id, node.lineno

@@ -17,6 +17,7 @@ from broadcaster.cli import demo_cmd as demo_cmd
 from broadcaster.cli import dispatch_cmds as dispatch_cmds
 from broadcaster.cli import lists_cmds as lists_cmds
 from broadcaster.cli import sandbox_cmd as sandbox_cmd
+from broadcaster.cli import serve_cmd as serve_cmd
 from broadcaster.cli import workspace_cmds as workspace_cmds
 from broadcaster.cli._common import CliState
 from broadcaster.cli._help import HelpfulGroup
@@ -70,6 +71,7 @@ for module in (
     announcement_cmds,
     approval_cmds,
     dispatch_cmds,
+    serve_cmd,
     deadletters_cmd,
     audit_cmds,
     lists_cmds,

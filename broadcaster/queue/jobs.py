@@ -38,6 +38,7 @@ __all__ = [
     "enqueue_many",
     "enqueue_revision",
     "move_unstarted",
+    "oldest_due",
     "release",
     "renew",
     "requeue",
@@ -582,3 +583,14 @@ def activity(conn: Connection, now: datetime) -> QueueActivity:
     return QueueActivity(
         due=int(due), oldest_due=oldest, running=int(running), last_change=last_change
     )
+
+
+def oldest_due(conn: Connection, now: datetime) -> datetime | None:
+    """The run time of the longest-waiting queued job that is due (None: nothing is due).
+
+    One indexed probe (``ix_jobs_state_run_at``): cheap enough for a health check every second.
+    """
+    oldest = conn.execute(
+        select(func.min(jobs.c.run_at)).where(jobs.c.state == JobState.QUEUED, jobs.c.run_at <= now)
+    ).scalar_one()
+    return oldest if isinstance(oldest, datetime) else None

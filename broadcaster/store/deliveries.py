@@ -37,12 +37,14 @@ from broadcaster.store.schema import UtcDateTime, deliveries, jobs, revisions
 from broadcaster.store.sql import chunked
 
 __all__ = [
+    "PLATFORM_STATUS_RANK",
     "PURGED_PREFIX",
     "RECIPIENT_OUTCOMES",
     "UNFINISHED",
     "Delivery",
     "DeliveryUpdate",
     "NewDelivery",
+    "PlatformStatus",
     "RecipientGroup",
     "announcement_state_counts",
     "create_deliveries",
@@ -55,9 +57,12 @@ __all__ = [
     "get_deliveries",
     "has_unfinished",
     "mark_sending",
+    "platform_status_applies",
     "previous_receipts",
     "purge_recipients",
     "recipient_groups",
+    "record_platform_status",
+    "record_platform_statuses",
     "record_updates",
     "requeue_dead",
     "revisions_of",
@@ -412,6 +417,119 @@ def _outcome_statement(expected: tuple[DeliveryState, ...], tied: bool) -> Any:
             updated_at=bindparam("b_now", type_=UtcDateTime),
         )
     )
+
+
+#: How far along each status a platform reports after sending is (Twilio's message statuses).
+#: A status is recorded only over one of lower rank: callbacks arrive out of order (``sent``
+#: after ``delivered``), and a delivery never moves backwards. The final statuses share the top
+#: rank, so the first final status to arrive stays (Twilio sends only one).
+PLATFORM_STATUS_RANK: Mapping[str, int] = {
+    "accepted": 1,  # with a Messaging Service: taken, the sender not chosen yet
+    "queued": 1,
+    "scheduled": 1,
+    "sending": 2,
+    "sent": 3,  # handed to the carrier
+    "delivered": 4,
+    "undelivered": 4,  # the carrier could not deliver it (ErrorCode says why)
+    "failed": 4,  # never left Twilio (ErrorCode says why)
+    "read": 4,
+    "canceled": 4,
+}
+
+_STORED_RANK = case(PLATFORM_STATUS_RANK, value=deliveries.c.platform_status, else_=0)
+_PLATFORM_STATUS = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == bindparam("b_id"),
+        bindparam("b_rank") > _STORED_RANK,
+        # A message of another attempt (or someone else's) says nothing about this delivery; while
+        # its id is not stored yet (the callback overtook the worker's write), the status counts.
+        or_(deliveries.c.platform_id.is_(None), deliveries.c.platform_id == bindparam("b_sid")),
+    )
+    .values(
+        platform_status=bindparam("b_status"),
+        platform_error=bindparam("b_error"),
+        platform_status_at=bindparam("b_at", type_=UtcDateTime()),
+    )
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformStatus:
+    """What a platform reported, after sending, about the message of one delivery."""
+
+    delivery_id: int
+    #: The platform's id of the message the report is about (Twilio's MessageSid).
+    sid: str
+    #: One of :data:`PLATFORM_STATUS_RANK`.
+    status: str
+    error_code: int | None = None
+
+
+def platform_status_applies(delivery: Delivery, report: PlatformStatus) -> bool:
+    """True when recording ``report`` would change ``delivery`` (the rule the UPDATE applies).
+
+    It does when the status ranks above the stored one and the report is about the delivery's
+    own message (or no message id is stored yet).
+
+    Raises:
+        ValueError: the status is not one of :data:`PLATFORM_STATUS_RANK`.
+    """
+    stored = PLATFORM_STATUS_RANK.get(delivery.platform_status or "", 0)
+    same_message = delivery.platform_id is None or delivery.platform_id == report.sid
+    return _rank(report.status) > stored and same_message
+
+
+def record_platform_status(
+    conn: Connection,
+    delivery_id: int,
+    sid: str,
+    status: str,
+    error_code: int | None,
+    at: datetime,
+) -> bool:
+    """Record what the platform reported about a sent message; False when it was ignored.
+
+    Ignored: an unknown delivery, a status that does not rank above the stored one (see
+    :data:`PLATFORM_STATUS_RANK`), or ``sid`` differing from the delivery's stored platform id.
+    The delivery's own state (the queue's) is not touched.
+
+    Raises:
+        ValueError: ``status`` is not one of :data:`PLATFORM_STATUS_RANK`.
+    """
+    report = PlatformStatus(delivery_id=delivery_id, sid=sid, status=status, error_code=error_code)
+    return bool(conn.execute(_PLATFORM_STATUS, _status_params(report, at)).rowcount)
+
+
+def record_platform_statuses(
+    conn: Connection, reports: Sequence[PlatformStatus], at: datetime
+) -> None:
+    """Record many reports with one executemany, in order, each under the same rule as
+    :func:`record_platform_status` (decide which apply with :func:`platform_status_applies`).
+
+    Raises:
+        ValueError: a status is not one of :data:`PLATFORM_STATUS_RANK`.
+    """
+    if reports:
+        conn.execute(_PLATFORM_STATUS, [_status_params(report, at) for report in reports])
+
+
+def _rank(status: str) -> int:
+    rank = PLATFORM_STATUS_RANK.get(status)
+    if rank is None:
+        raise ValueError(f"unknown platform status {status!r}")
+    return rank
+
+
+def _status_params(report: PlatformStatus, at: datetime) -> dict[str, Any]:
+    return {
+        "b_id": report.delivery_id,
+        "b_rank": _rank(report.status),
+        "b_sid": report.sid,
+        "b_status": report.status,
+        "b_error": report.error_code,
+        "b_at": at,
+    }
 
 
 def dead_letters(conn: Connection) -> list[Row[Any]]:

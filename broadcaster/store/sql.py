@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Insert, Table
+from sqlalchemy import Connection, CursorResult, Table
 
-__all__ = ["chunked", "insert_or_ignore", "inserted_id"]
+__all__ = ["chunked", "insert_many_or_ignore", "insert_or_ignore", "inserted_id"]
 
 T = TypeVar("T")
 
@@ -27,20 +27,35 @@ def insert_or_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> 
     ``ON CONFLICT DO NOTHING`` instead of catching IntegrityError: on PostgreSQL a failed insert
     aborts the whole transaction, and the caller's other work in it would be lost.
     """
+    return bool(insert_many_or_ignore(conn, table, [values]))
+
+
+def insert_many_or_ignore(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
+) -> list[Any]:
+    """INSERT the rows a unique constraint does not already hold; the keys of those inserted.
+
+    One executemany: SQLAlchemy sends the rows in multi-row statements ("insertmanyvalues") and
+    collects what RETURNING gives back, compiling the statement once however many rows there are.
+    """
+    if not rows:
+        return []
+    primary_key = next(iter(table.primary_key.columns))
+    # RETURNING rather than rowcount: with RETURNING (which SQLAlchemy may add by itself on
+    # PostgreSQL) the driver reports rowcount -1.
+    statement = _dialect_insert(conn, table).on_conflict_do_nothing().returning(primary_key)
+    return list(conn.execute(statement, list(rows)).scalars())
+
+
+def _dialect_insert(conn: Connection, table: Table) -> Any:
     # Imported here: loading the PostgreSQL dialect eagerly slows every SQLite command.
-    statement: Insert
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        statement = postgresql.insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects import sqlite
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
 
-        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
-    # RETURNING rather than rowcount: with RETURNING (which SQLAlchemy may add by itself on
-    # PostgreSQL) the driver reports rowcount -1.
-    primary_key = next(iter(table.primary_key.columns))
-    return conn.execute(statement.returning(primary_key)).first() is not None
+    return sqlite.insert(table)
 
 
 def inserted_id(result: CursorResult[Any]) -> int:

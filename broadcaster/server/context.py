@@ -1,0 +1,50 @@
+"""What every route of ``broadcaster serve`` shares: the App, the worker beside it, the limits."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from broadcaster.app import App
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ServerContext", "WorkerProbe"]
+
+#: Request bodies larger than this are refused with 413 (a Twilio status callback is < 1 KB).
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+class WorkerProbe(Protocol):
+    """The queue worker running in the server's process, as a health check sees it."""
+
+    @property
+    def state(self) -> str:
+        """``running``, ``starting``, ``stopped`` or ``failed``."""
+        ...
+
+
+@dataclass
+class ServerContext:
+    """Built once per server; each route family takes what it needs from it."""
+
+    app: App
+    #: The worker in this process (None: ``serve --no-worker``; it runs elsewhere).
+    worker: WorkerProbe | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run ``closer`` when the server shuts down (after the last request was answered)."""
+        self._closers.append(closer)
+
+    async def aclose(self) -> None:
+        """Run the closers, newest first; one failing does not keep the others from running."""
+        closers, self._closers = self._closers[::-1], []
+        first: BaseException | None = None
+        for closer in closers:
+            try:
+                await closer()
+            except Exception as exc:
+                first = first or exc
+        if first is not None:
+            raise first

@@ -1,0 +1,87 @@
+"""``GET /healthz``: is this server fit to take work? For load balancers and supervisors.
+
+200 when the database answers and, when the worker runs in this process, the worker is alive;
+503 otherwise. The body says which part is unwell and how long the longest-waiting due job has
+waited (a growing age with a healthy database means no worker is keeping up)::
+
+    {"status": "ok", "database": "ok", "worker": "running", "oldest_due_job_age_seconds": 0.0}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from broadcaster.queue.jobs import oldest_due
+from broadcaster.server.context import ServerContext
+
+__all__ = ["DATABASE_TIMEOUT_S", "routes"]
+
+log = logging.getLogger("broadcaster.server")
+
+#: A database that has not answered within this long counts as unavailable.
+DATABASE_TIMEOUT_S = 5.0
+
+
+def routes(context: ServerContext) -> list[BaseRoute]:
+    """The health route of this server."""
+    probe = _DatabaseProbe(context)
+
+    async def healthz(request: Request) -> Response:
+        database_ok, age = await probe.check()
+        worker = "off" if context.worker is None else context.worker.state
+        healthy = database_ok and worker in ("off", "running", "starting")
+        document = {
+            "status": "ok" if healthy else "unavailable",
+            "database": "ok" if database_ok else "unavailable",
+            "worker": worker,
+            "oldest_due_job_age_seconds": age,
+        }
+        return JSONResponse(
+            document, status_code=200 if healthy else 503, headers={"Cache-Control": "no-store"}
+        )
+
+    return [Route("/healthz", healthz, methods=["GET"])]
+
+
+class _DatabaseProbe:
+    """Asks the database for the oldest due job, noting in the log when it stops answering."""
+
+    def __init__(self, context: ServerContext) -> None:
+        self.app = context.app
+        self.failing = False
+        self._asking: asyncio.Future[tuple[datetime | None, datetime]] | None = None
+
+    async def check(self) -> tuple[bool, float | None]:
+        """(database answered, seconds the oldest due job has waited or None if none is due)."""
+        # One question at a time: a database that hangs must not collect a stuck thread per
+        # health check (the worker needs those threads).
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(asyncio.to_thread(self._read))
+            # Its failure is reported by whichever check awaits it; one that came too late
+            # must not end up as "exception never retrieved".
+            self._asking.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            oldest, now = await asyncio.wait_for(asyncio.shield(self._asking), DATABASE_TIMEOUT_S)
+        except Exception as exc:  # any failure to answer is "unavailable", whatever its kind
+            if not self.failing:
+                reason = str(getattr(exc, "orig", None) or exc or type(exc).__name__)
+                log.warning("health check: the database does not answer: %s", reason.strip())
+            self.failing = True
+            return False, None
+        if self.failing:
+            log.warning("health check: the database answers again")
+        self.failing = False
+        if oldest is None:
+            return True, None
+        return True, round(max(0.0, (now - oldest).total_seconds()), 1)
+
+    def _read(self) -> tuple[datetime | None, datetime]:
+        with self.app.store.read() as conn:
+            now = self.app.queue_clock(conn)
+            return oldest_due(conn, now), now

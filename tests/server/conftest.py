@@ -1,0 +1,256 @@
+"""Helpers for `broadcaster serve`: a workspace with SMS targets, the server on a real socket,
+deliveries to call back about, and callbacks signed the way Twilio signs them."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from broadcaster.app import App, open_app
+from broadcaster.authoring import DraftInput, create_draft
+from broadcaster.model import DeliveryState
+from broadcaster.server.runner import Service, listen
+from broadcaster.store.deliveries import (
+    Delivery,
+    DeliveryUpdate,
+    NewDelivery,
+    create_deliveries,
+    deliveries_for,
+    get_deliveries,
+    record_updates,
+)
+from broadcaster.workspace import load_workspace
+from tests.conftest import set_database_url
+
+#: Behind a TLS proxy: what Twilio is told, not where the server listens.
+PUBLIC = "https://broadcaster.example.se"
+BORGHOLM_TOKEN = "b" * 32
+MORBYLANGA_TOKEN = "m" * 32
+SHARED_KEY = "shared-key-secret-" + "k" * 14
+SECRETS = {
+    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "TWILIO_AUTH_TOKEN": BORGHOLM_TOKEN,
+    "TWILIO_MORBYLANGA_SID": "AC" + "2" * 32,
+    "TWILIO_MORBYLANGA_TOKEN": MORBYLANGA_TOKEN,
+    "TWILIO_SHARED_KEY": SHARED_KEY,
+}
+RECIPIENT = "+46701234567"
+
+SMS_TARGETS = """
+[[targets]]
+id = "sms-borgholm"
+channel = "sms"
+organisation = "borgholm"
+list = "borgholm-residents"
+sender = "Borgholm"
+account_sid = "env:TWILIO_ACCOUNT_SID"
+auth_token = "env:TWILIO_AUTH_TOKEN"
+webhook_shared_key = "env:TWILIO_SHARED_KEY"
+
+[[targets]]
+id = "sms-morbylanga"
+channel = "sms"
+organisation = "morbylanga"
+list = "morbylanga-residents"
+sender = "Morbylanga"
+account_sid = "env:TWILIO_MORBYLANGA_SID"
+auth_token = "env:TWILIO_MORBYLANGA_TOKEN"
+"""
+
+
+def configure(
+    workspace_dir: Path,
+    database_url: str,
+    *,
+    public_base_url: str | None = PUBLIC,
+    secrets: Mapping[str, str] = SECRETS,
+    sms_targets: str = SMS_TARGETS,
+) -> Path:
+    """The workspace with SMS targets, a public URL and (in .env) the accounts' secrets."""
+    set_database_url(workspace_dir, database_url)
+    path = workspace_dir / "broadcaster.toml"
+    text = path.read_text(encoding="utf-8")
+    if public_base_url is not None:
+        text = text.replace(
+            '# public_base_url = "https://broadcaster.example.se"',
+            f'public_base_url = "{public_base_url}"',
+        )
+    path.write_text(text + sms_targets, encoding="utf-8")
+    with (workspace_dir / ".env").open("a", encoding="utf-8") as env:
+        env.writelines(f"{name}={value}\n" for name, value in secrets.items())
+    return path
+
+
+def sms_deliveries(
+    app: App,
+    count: int = 1,
+    *,
+    target: str = "sms-borgholm",
+    sent: bool = True,
+) -> list[Delivery]:
+    """``count`` SMS deliveries of a new announcement, each (when ``sent``) with its SID stored."""
+    draft = create_draft(app, "kommunikator", DraftInput(title="Läget", body="Koka vattnet."))
+    now = app.clock()
+    rows = [
+        NewDelivery(target=target, channel="sms", recipient=f"+4670{n:07d}") for n in range(count)
+    ]
+    with app.store.write() as conn:
+        create_deliveries(
+            conn, announcement_id=draft.id, revision_id=draft.revision.id, rows=rows, now=now
+        )
+        made = sorted(d.id for d in deliveries_for(conn, draft.id))
+        if sent:
+            updates = [
+                DeliveryUpdate(
+                    delivery_id=delivery_id,
+                    expected=(DeliveryState.PENDING,),
+                    attempt=None,
+                    state=DeliveryState.SENT,
+                    platform_id=sid_for(delivery_id),
+                )
+                for delivery_id in made
+            ]
+            record_updates(conn, updates, now)
+        return [found for _, found in sorted(get_deliveries(conn, made).items())]
+
+
+def sid_for(delivery_id: int) -> str:
+    """The message SID the tests give a delivery."""
+    return f"SM{delivery_id:032x}"
+
+
+def delivery(app: App, delivery_id: int) -> Delivery:
+    with app.store.read() as conn:
+        return get_deliveries(conn, [delivery_id])[delivery_id]
+
+
+def callback_form(
+    delivery_id: int, status: str, *, sid: str | None = None, error_code: int | None = None
+) -> dict[str, str]:
+    """The form Twilio posts for a status change of an SMS sent with a sender id."""
+    form = {
+        "SmsSid": sid or sid_for(delivery_id),
+        "SmsStatus": status,
+        "MessageStatus": status,
+        "To": RECIPIENT,
+        "MessageSid": sid or sid_for(delivery_id),
+        "AccountSid": SECRETS["TWILIO_ACCOUNT_SID"],
+        "From": "Borgholm",
+        "ApiVersion": "2010-04-01",
+    }
+    if error_code is not None:
+        form["ErrorCode"] = str(error_code)
+    return form
+
+
+@dataclass
+class Caller:
+    """Posts status callbacks to a running server, signed as Twilio signs them."""
+
+    url: str
+
+    def post(
+        self,
+        delivery_id: int | str,
+        form: Mapping[str, str],
+        *,
+        token: str = BORGHOLM_TOKEN,
+        signed_url: str | None = None,
+        idempotency: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: str | None = None,
+    ) -> httpx.Response:
+        """POST ``form`` for ``?d=delivery_id``; signed for the public URL unless told."""
+        query = query if query is not None else f"d={delivery_id}"
+        suffix = f"?{query}" if query else ""
+        public = signed_url or f"{PUBLIC}/twilio/status{suffix}"
+        signature = RequestValidator(token).compute_signature(public, dict(form))
+        sent = {
+            "X-Twilio-Signature": signature,
+            "I-Twilio-Idempotency-Token": idempotency or str(uuid.uuid4()),
+            **(headers or {}),
+        }
+        return httpx.post(f"{self.url}/twilio/status{suffix}", data=form, headers=sent, timeout=10)
+
+
+@dataclass
+class Running:
+    """`serve` in a background thread of the test process, on a real socket."""
+
+    app: App
+    url: str
+    service: Service
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.service.stop)
+            self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "serve did not stop"
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=10)
+
+
+def start_serve(app: App, sock: Any, *, worker: bool = False) -> Running:
+    """Run `serve` for ``app`` on ``sock`` until the test ends."""
+    loop = asyncio.new_event_loop()
+    service = Service(app, sock, worker=worker)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(service.run())
+        except BaseException as exc:  # reported by the test that stops it
+            errors.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="serve", daemon=True)
+    thread.start()
+    host, port = sock.getsockname()[:2]
+    return Running(app=app, url=f"http://{host}:{port}", service=service, loop=loop, thread=thread)
+
+
+ServeFactory = Callable[..., Running]
+
+
+@pytest.fixture
+def serve_factory(workspace_dir: Path, database_url: str) -> Iterator[ServeFactory]:
+    """Starts `serve` on a free port for a workspace with SMS targets (SQLite and PostgreSQL).
+
+    ``public_base_url`` may name the server's own URL (``"self"``), as a test without a proxy
+    in front does.
+    """
+    started: list[Running] = []
+    counter = itertools.count()
+
+    def start(
+        *, public_base_url: str | None = PUBLIC, worker: bool = False, **options: Any
+    ) -> Running:
+        assert next(counter) == 0, "one server per test"
+        sock = listen("127.0.0.1", 0)
+        own = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        public = own if public_base_url == "self" else public_base_url
+        path = configure(workspace_dir, database_url, public_base_url=public, **options)
+        app = open_app(load_workspace(path, {}))
+        running = start_serve(app, sock, worker=worker)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+        running.app.close()

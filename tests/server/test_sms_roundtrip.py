@@ -1,0 +1,67 @@
+"""The whole SMS path with `serve`: the worker inside it sends through the sandbox's Twilio, and
+the emulator's signed status callbacks come back to it and move the list's counts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from broadcaster.approval import approve
+from broadcaster.authoring import DraftInput, create_draft, submit
+from broadcaster.recipients import import_list
+from broadcaster.reports import announcement_status
+from broadcaster.schedule import send_announcement
+from tests.server.conftest import ServeFactory
+
+SMS_TARGET = """
+[[targets]]
+id = "sms-borgholm"
+channel = "sms"
+organisation = "borgholm"
+list = "boende"
+sender = "Borgholm"
+account_sid = "env:TWILIO_ACCOUNT_SID"
+auth_token = "env:TWILIO_AUTH_TOKEN"
+"""
+#: Numbers ending 0003 are not delivered by the emulator (Twilio error 30003).
+NUMBERS = [f"+4670174{n:04d}" for n in range(10, 21)] + ["+46701740003"]
+
+
+def test_a_send_to_a_list_is_followed_to_delivered_through_the_callbacks(
+    serve_factory: ServeFactory, sandbox: Any, tmp_path: Path
+) -> None:
+    running = serve_factory(
+        public_base_url="self", worker=True, secrets=sandbox.env(), sms_targets=SMS_TARGET
+    )
+    app = running.app
+    members = tmp_path / "boende.csv"
+    members.write_text("number\n" + "\n".join(NUMBERS) + "\n", encoding="utf-8")
+    import_list(app, "admin", "boende", members, organisation="borgholm")
+    draft = create_draft(
+        app, "kommunikator", DraftInput(title="Vattnet", body="Koka vattnet.", to=("sms-borgholm",))
+    )
+    submit(app, "kommunikator", draft.id)
+    approve(app, "anna.hasselbom", draft.id)
+    approve(app, "jens.odevall", draft.id)
+
+    send_announcement(app, "kommunikator", draft.id)
+
+    counts = finished(app, draft.id)
+    assert counts["recipients"] == len(NUMBERS)
+    assert (counts["delivered"], counts["failed"]) == (len(NUMBERS) - 1, 1)
+    assert sorted(m.to for m in sandbox.twilio.messages()) == sorted(NUMBERS)  # one text each
+    callbacks = sandbox.records.find("twilio", direction="out")
+    assert callbacks and all(c.url.startswith(f"{running.url}/twilio/status?d=") for c in callbacks)
+    assert {c.status for c in callbacks} <= {200, None}  # None: its answer is on its way
+
+
+def finished(app: Any, announcement_id: int, timeout: float = 60) -> dict[str, int]:
+    """The list's counts once no text is pending or waiting for the handset's report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts: dict[str, int] = announcement_status(app, announcement_id)["lists"]["sms-borgholm"]
+        if not counts["pending"] and not counts["sent"]:
+            return counts
+        assert time.monotonic() < deadline, counts
+        time.sleep(0.1)
