@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, Select, delete, func, insert, select
 
 from broadcaster.store.schema import list_members, opt_outs, recipient_lists
 from broadcaster.store.sql import chunked, insert_or_ignore
@@ -26,6 +26,7 @@ __all__ = [
     "member_tags",
     "members",
     "opted_out",
+    "opted_out_numbers",
     "remove_opt_out",
     "store_list",
 ]
@@ -101,15 +102,21 @@ def delete_list(conn: Connection, name: str) -> int | None:
     return int(removed.rowcount or 0)
 
 
-def _not_opted_out() -> object:
-    return list_members.c.number.not_in(select(opt_outs.c.number))
+def opted_out_numbers() -> Select[tuple[str]]:
+    """The opt-out list as a subquery, for statements of other store modules that must honour
+    it (``number IN opted_out_numbers()``): they read it, only this module writes it."""
+    return select(opt_outs.c.number)
 
 
 def members(conn: Connection, list_id: int) -> list[str]:
-    """The list's numbers minus the opted-out ones, in import order (stable)."""
+    """Every number of the list, opted-out ones included, in import order (stable).
+
+    The opt-out list is applied by whoever sends: a dispatch creates an opted-out member's
+    delivery cancelled, so the status can count them.
+    """
     query = (
         select(list_members.c.number)
-        .where(list_members.c.list_id == list_id, _not_opted_out())  # type: ignore[arg-type]
+        .where(list_members.c.list_id == list_id)
         .order_by(list_members.c.id)
     )
     return list(conn.execute(query).scalars())
@@ -117,7 +124,7 @@ def members(conn: Connection, list_id: int) -> list[str]:
 
 def list_summaries(conn: Connection, name: str | None = None) -> list[ListSummary]:
     """Every list (or the one called ``name``) with its member and opted-out counts."""
-    opted = list_members.c.number.in_(select(opt_outs.c.number))
+    opted = list_members.c.number.in_(opted_out_numbers())
     query = (
         select(
             recipient_lists,
