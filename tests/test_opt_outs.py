@@ -32,7 +32,7 @@ from broadcaster.schedule import unschedule
 from broadcaster.store import recipients as recipient_store
 from broadcaster.store.schema import deliveries, jobs
 from broadcaster.worker_runtime import run_worker
-from tests.conftest import FakeClock, replace_config
+from tests.conftest import Cli, FakeClock, replace_config
 from tests.queue.conftest import approved
 
 TARGET = "web-borgholm"
@@ -284,3 +284,29 @@ def test_a_send_taken_back_takes_its_opted_out_rows_with_it(
     assert rows(db_app, announcement_id) == {}
     dispatch_revision(db_app, "kommunikator", announcement_id)
     assert rows(db_app, announcement_id)[SECOND] == ("cancelled", "opted_out", False)
+
+
+def test_status_and_deadletters_at_the_command_line(
+    app: App, cli: Cli, tmp_path: Path, clock: FakeClock
+) -> None:
+    phones = Phones(refuse={THIRD: RecipientOptedOut("website", f"21610 for {THIRD}")})
+    app.registry = phones.registry()
+    import_list(app, "kommunikator", LIST, list_file(tmp_path))
+    recipients.opt_out(app, "kommunikator", SECOND)
+    announcement_id = send(app)
+    drain(app)
+    shown = cli("status", str(announcement_id))
+    assert shown.exit_code == 0, shown.stderr
+    assert f"#{announcement_id} Läget — sent" in shown.stdout
+    lists_table = shown.stdout.split("Recipient lists", 1)[1]
+    (row,) = [line.split() for line in lists_table.splitlines() if line.startswith(TARGET)]
+    assert row == [TARGET, "3", "1", "0", "0", "0", "2"]  # the list: 1 sent, 2 opted out
+    document = cli("status", str(announcement_id), "--json").json()
+    assert document["state"] == "sent"
+    counts = document["lists"][TARGET]
+    assert (counts["sent"], counts["failed"], counts["opted_out"]) == (1, 0, 2)
+    failed = cli("status", str(announcement_id), "--target", TARGET, "--failed", "--json")
+    assert failed.json()["count"] == 0  # an opt-out is not a failed recipient
+    assert cli("deadletters", "--json").json() == {"deadletters": []}
+    everything = shown.stdout + str(document)
+    assert not any(number in everything for number in (FIRST, SECOND, THIRD))
