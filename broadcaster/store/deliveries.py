@@ -4,7 +4,7 @@ Every write of an outcome is tied to the attempt that made it: it names the deli
 number and the states it expects to find, so a late result is still recorded while nothing newer
 has happened, and a stale worker can never overwrite a newer attempt.
 
-The opt-out list (owned by :mod:`broadcaster.store.recipients`, read here as a subquery) always
+The opt-out list (owned by :mod:`broadcaster.store.recipients`, read here in subqueries) always
 wins: a delivery to an opted-out number is created ``cancelled`` at dispatch, and one whose
 number was opted out since is cancelled by :func:`mark_sending` instead of being sent.
 """
@@ -37,7 +37,7 @@ from sqlalchemy import (
 from broadcaster.errors import NotFoundError
 from broadcaster.model import CancelReason, DeliveryState, Receipt
 from broadcaster.privacy import mask_phone_numbers
-from broadcaster.store.recipients import opted_out_numbers
+from broadcaster.store.recipients import on_opt_out_list
 from broadcaster.store.schema import UtcDateTime, deliveries, jobs, revisions
 from broadcaster.store.sql import chunked
 
@@ -216,7 +216,7 @@ def create_deliveries(
         .where(
             deliveries.c.revision_id == revision_id,
             deliveries.c.state == DeliveryState.PENDING,
-            deliveries.c.recipient.in_(opted_out_numbers()),
+            on_opt_out_list(deliveries.c.recipient),
         )
         .values(state=DeliveryState.CANCELLED, cancel_reason=CancelReason.OPTED_OUT)
     ).rowcount
@@ -402,54 +402,47 @@ def mark_sending(
     lease are marked: a worker that was stopped (or cut off) while another took its job over finds
     its delivery missing from the answer, and must not send.
 
-    First, in the same transaction, those whose recipient is on the opt-out list by now are
-    cancelled (``opted_out``) instead, and have no attempt either: the list always wins, also
-    for a number opted out after the dispatch. The mark then skips them, as they are no longer
-    in an expected state, so each delivery ends up either cancelled or sending, never neither.
+    In the same statement, those whose recipient is on the opt-out list by now are cancelled
+    (``opted_out``) instead, and get no attempt: the list always wins, also for a number opted
+    out after the dispatch. One statement, so one snapshot of the list: each delivery it touches
+    comes out either sending or cancelled.
     """
     attempts: dict[int, int] = {}
     opted: list[int] = []
     for chunk in chunked(list(delivery_ids)):
         params = {"ids": chunk, "expected": list(expected), "owner": lease_owner, "now": now}
-        opted += conn.execute(_CANCEL_OPTED_OUT, params).scalars()
-        attempts.update((row.id, row.attempts) for row in conn.execute(_MARK, params))
+        for row in conn.execute(_MARK, params):
+            if row.state == DeliveryState.CANCELLED:
+                opted.append(row.id)
+            else:
+                attempts[row.id] = row.attempts
     return Marked(attempts=attempts, opted_out=opted)
 
 
-# The deliveries mark_sending may touch: named, in an expected state, and the job's lease held.
-_MARKABLE = (
-    deliveries.c.id.in_(bindparam("ids", expanding=True)),
-    deliveries.c.state.in_(bindparam("expected", expanding=True)),
-    exists().where(
-        jobs.c.delivery_id == deliveries.c.id,
-        jobs.c.lease_owner == bindparam("owner"),
-        jobs.c.state == "running",  # queue.JobState.RUNNING (the store does not import queue)
-        jobs.c.lease_until > bindparam("now", type_=UtcDateTime()),
-    ),
-)
-
-_CANCEL_OPTED_OUT = (
-    update(deliveries)
-    .where(*_MARKABLE, deliveries.c.recipient.in_(opted_out_numbers()))
-    .values(
-        state=DeliveryState.CANCELLED,
-        cancel_reason=CancelReason.OPTED_OUT,
-        next_attempt_at=None,
-        updated_at=bindparam("now", type_=UtcDateTime()),
-    )
-    .returning(deliveries.c.id)
-)
+# Probed by primary key for each row of the batch, inside the mark itself: a separate cancel
+# UPDATE before it cost a second statement in every mark transaction, the worker's hot path.
+_LISTED = on_opt_out_list(deliveries.c.recipient)
 
 _MARK = (
     update(deliveries)
-    .where(*_MARKABLE)
+    .where(
+        deliveries.c.id.in_(bindparam("ids", expanding=True)),
+        deliveries.c.state.in_(bindparam("expected", expanding=True)),
+        exists().where(
+            jobs.c.delivery_id == deliveries.c.id,
+            jobs.c.lease_owner == bindparam("owner"),
+            jobs.c.state == "running",  # queue.JobState.RUNNING (the store does not import queue)
+            jobs.c.lease_until > bindparam("now", type_=UtcDateTime()),
+        ),
+    )
     .values(
-        state=DeliveryState.SENDING,
-        attempts=deliveries.c.attempts + 1,
+        state=case((_LISTED, DeliveryState.CANCELLED), else_=DeliveryState.SENDING),
+        cancel_reason=case((_LISTED, CancelReason.OPTED_OUT), else_=None),
+        attempts=case((_LISTED, deliveries.c.attempts), else_=deliveries.c.attempts + 1),
         next_attempt_at=None,
         updated_at=bindparam("now", type_=UtcDateTime()),
     )
-    .returning(deliveries.c.id, deliveries.c.attempts)
+    .returning(deliveries.c.id, deliveries.c.state, deliveries.c.attempts)
 )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, delete, exists, func, insert, select
 
 from broadcaster.store.schema import list_members, opt_outs, recipient_lists
 from broadcaster.store.sql import chunked, insert_or_ignore
@@ -25,8 +25,8 @@ __all__ = [
     "list_summaries",
     "member_tags",
     "members",
+    "on_opt_out_list",
     "opted_out",
-    "opted_out_numbers",
     "remove_opt_out",
     "store_list",
 ]
@@ -102,10 +102,11 @@ def delete_list(conn: Connection, name: str) -> int | None:
     return int(removed.rowcount or 0)
 
 
-def opted_out_numbers() -> Select[tuple[str]]:
-    """The opt-out list as a subquery, for statements of other store modules that must honour
-    it (``number IN opted_out_numbers()``): they read it, only this module writes it."""
-    return select(opt_outs.c.number)
+def on_opt_out_list(number: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether ``number`` (a column of another table) is on the opt-out list: an EXISTS for
+    the statements of other store modules that must honour it. They read the list; only this
+    module writes it."""
+    return exists().where(opt_outs.c.number == number)
 
 
 def members(conn: Connection, list_id: int) -> list[str]:
@@ -124,7 +125,7 @@ def members(conn: Connection, list_id: int) -> list[str]:
 
 def list_summaries(conn: Connection, name: str | None = None) -> list[ListSummary]:
     """Every list (or the one called ``name``) with its member and opted-out counts."""
-    opted = list_members.c.number.in_(opted_out_numbers())
+    opted = on_opt_out_list(list_members.c.number)
     query = (
         select(
             recipient_lists,
