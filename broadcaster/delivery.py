@@ -9,11 +9,14 @@ verify, mark, send, classify — the order that keeps a delivery from being lost
    attempt) and pauses the target's claims in this worker.
 4. Mark the delivery ``sending`` and commit *before* calling the platform — only while this
    worker still holds the job's lease, so a worker that was stopped and overtaken never sends.
+   A delivery whose recipient is on the opt-out list by now is cancelled instead, in the same
+   transaction, and never sent.
 5. Call the adapter with no transaction open, under the lease's deadline: a send, or for a
    correction or retraction an edit or removal of what the earlier revision posted.
 6. Return a settlement; its outcome is written in the worker's next batch, tied to the attempt:
    a late result is recorded, a stale one never overwrites a newer attempt, and the
-   announcement is settled once per batch.
+   announcement is settled once per batch. A platform's "this person opted out" cancels the
+   delivery and puts the number on the opt-out list in that same transaction.
 
 The runner is also the worker's :class:`~broadcaster.queue.worker.Capacity`: it knows each
 target's concurrency and pauses, so the worker claims only what can start.
@@ -51,6 +54,7 @@ from broadcaster.errors import (
 from broadcaster.errors import UnknownOutcome as Unknown
 from broadcaster.limits import TargetLimits, limits_for
 from broadcaster.model import DeliveryState
+from broadcaster.privacy import mask_phone
 from broadcaster.queue.batching import Batcher
 from broadcaster.queue.jobs import Job, JobState, Settlement
 from broadcaster.queue.lease import Lease
@@ -58,8 +62,10 @@ from broadcaster.queue.ratelimit import RateKey, Slot, push_back, reserve_many
 from broadcaster.queue.retry import RetryPolicy
 from broadcaster.queue.worker import handler_failure
 from broadcaster.rendering.message import Message
+from broadcaster.store.audit import record_event
 from broadcaster.store.database import is_unavailable
 from broadcaster.store.deliveries import Delivery, mark_sending, record_updates, revisions_of
+from broadcaster.store.recipients import add_opt_outs
 
 __all__ = ["DeliveryRunner"]
 
@@ -184,7 +190,7 @@ class DeliveryRunner:
         if lease.remaining() <= 0:  # the wait outlasted what the lease allows: try again soon
             return _deferred(job, 0.0)
         attempt = await self._marks(delivery.id)
-        if attempt is None:  # changed meanwhile, or another worker holds the job now
+        if attempt is None:  # changed or opted out meanwhile, or another worker holds the job
             return Settlement(job_id=job.id, state=JobState.DONE)
         outcome = await self._send(adapter, message, rendered, lease)
         return self._settle(job, delivery, outcome, limits, attempt=attempt, expected=AFTER_SEND)
@@ -342,6 +348,7 @@ class DeliveryRunner:
         if not outcomes:
             return
         record_updates(conn, [o.update(now) for o in outcomes], now)
+        _record_opt_outs(conn, outcomes, now)
         for outcome in outcomes:
             if outcome.pause:
                 # The platform asked us to slow down: every worker pauses this target (or, for
@@ -375,14 +382,18 @@ class DeliveryRunner:
 
     def _mark_sending(self, delivery_ids: Sequence[int]) -> list[int | None]:
         with self.app.store.write() as conn:
+            now = self.app.queue_clock(conn)
             marked = mark_sending(
-                conn,
-                delivery_ids,
-                expected=_RETRYABLE,
-                lease_owner=self.owner,
-                now=self.app.queue_clock(conn),
+                conn, delivery_ids, expected=_RETRYABLE, lease_owner=self.owner, now=now
             )
-        return [marked.get(delivery_id) for delivery_id in delivery_ids]
+            if marked.opted_out:
+                # Cancelled here, not sent: no outcome follows, so if these were the last of
+                # their announcement's deliveries, it is settled now, with the cancellation.
+                for announcement_id, revision_id in sorted(revisions_of(conn, marked.opted_out)):
+                    finish_dispatch(conn, announcement_id, revision_id, now)
+        for delivery_id in marked.opted_out:
+            log.info("delivery %s cancelled: its recipient opted out before it went", delivery_id)
+        return [marked.attempts.get(delivery_id) for delivery_id in delivery_ids]
 
     def _reserve(self, requests: Sequence[tuple[RateKey, ...]]) -> list[Slot]:
         with self.app.store.write() as conn:
@@ -395,6 +406,29 @@ class DeliveryRunner:
         for adapter in self._adapters.values():
             await adapter.aclose()
         self._adapters.clear()
+
+
+def _record_opt_outs(conn: Connection, outcomes: Sequence[DeliveryOutcome], now: datetime) -> None:
+    """Put the numbers the platform reported opted out on the opt-out list, each audited with
+    the number masked (who stopped texts, and why, stays traceable without the number)."""
+    for outcome in outcomes:
+        number = outcome.opted_out_number
+        if number is None:
+            continue
+        # Even when the outcome itself came too late to apply: the platform's word stands.
+        added = add_opt_outs(conn, [number], now)
+        record_event(
+            conn,
+            actor="worker",
+            action="opted_out",
+            now=now,
+            announcement_id=outcome.announcement_id,
+            number=mask_phone(number),
+            target=outcome.target,
+            delivery=outcome.delivery_id,
+            reason="the platform refused it: the recipient has opted out (replied STOP)",
+            already=not added,
+        )
 
 
 def _deferred(job: Job, seconds: float) -> Settlement:

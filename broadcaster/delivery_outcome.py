@@ -3,13 +3,17 @@
 :func:`classify` turns an adapter's answer — a receipt or a :class:`ChannelError` — into a
 :class:`DeliveryOutcome` (what the delivery row becomes, tied to the attempt that produced it)
 and the job's :class:`Settlement` (done, dead, or queued again after a backoff).
+
+A :class:`~broadcaster.errors.RecipientOptedOut` (Twilio 21610: the person replied STOP) is not a
+failure: the delivery is cancelled as opted out, the job is done, and the outcome carries the
+number so that the runner puts it on the opt-out list in the same transaction.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,11 +22,12 @@ from broadcaster.errors import (
     PermanentError,
     RateLimited,
     RateScope,
+    RecipientOptedOut,
     TransientError,
 )
 from broadcaster.errors import UnknownOutcome as Unknown
 from broadcaster.limits import TargetLimits
-from broadcaster.model import DeliveryState, Receipt
+from broadcaster.model import CancelReason, DeliveryState, Receipt
 from broadcaster.privacy import mask_phone_numbers
 from broadcaster.queue.jobs import Job, JobState, Settlement
 from broadcaster.queue.retry import RetryPolicy
@@ -59,6 +64,10 @@ class DeliveryOutcome:
     pause: float | None = None
     #: ... or, with RateScope.CHANNEL, every target of its channel.
     pause_scope: RateScope = RateScope.TARGET
+    #: Why the delivery is cancelled unsent (with ``state`` cancelled).
+    cancel_reason: CancelReason | None = None
+    #: A number the platform says opted out, for the opt-out list (never in a repr or a log).
+    opted_out_number: str | None = field(default=None, repr=False)
 
     def update(self, now: datetime) -> DeliveryUpdate:
         """The attempt-tied row update for the store."""
@@ -72,6 +81,7 @@ class DeliveryOutcome:
             receipt_data=self.receipt_data,
             error=self.error,
             next_attempt_at=next_at,
+            cancel_reason=self.cancel_reason,
         )
 
 
@@ -109,6 +119,16 @@ def classify(
     # A platform's answer may quote the recipient's number; it is stored, listed and logged,
     # so it is masked here, where the text enters broadcaster's records.
     error = mask_phone_numbers(f"{type(outcome).__name__}: {outcome}")
+    if isinstance(outcome, RecipientOptedOut):
+        # Before the permanent errors it is one of: the person said no, nothing failed.
+        result = DeliveryOutcome(
+            **base,
+            state=DeliveryState.CANCELLED,
+            error=error,
+            cancel_reason=CancelReason.OPTED_OUT,
+            opted_out_number=delivery.recipient or None,
+        )
+        return Settlement(job_id=job.id, state=JobState.DONE, outcome=result)
     give_up = _exhausted(delivery, attempts, now, limits)
     if isinstance(outcome, PermanentError) or not outcome.retryable or give_up:
         if give_up and not isinstance(outcome, PermanentError):

@@ -5,6 +5,10 @@ with set-based inserts, so a crash can never leave an announcement "dispatching"
 queued, and 26,000 SMS recipients cost a few statements rather than 52,000.
 :func:`finish_dispatch` marks the announcement sent or partially failed once nothing is left;
 the worker calls it once per batch of outcomes, not once per delivery.
+
+Per-recipient channels list every member of the target's list; a member on the opt-out list gets
+a delivery too, created ``cancelled`` (``opted_out``) with no job, so ``status`` can say how many
+opted out. A delivery cancelled for an opt-out is not a failure.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from broadcaster.store.deliveries import (
     create_deliveries,
     failed_targets,
     has_unfinished,
+    opted_out_count,
     state_counts,
 )
 
@@ -57,7 +62,7 @@ def dispatch_revision(
             raise StateError(f"announcement {announcement_id} changed meanwhile; look again")
         revision = current.revision
         rows = _fan_out(app, conn, revision.content.targets)
-        create_deliveries(
+        created = create_deliveries(
             conn, announcement_id=announcement_id, revision_id=revision.id, rows=rows, now=now
         )
         enqueue_revision(
@@ -79,8 +84,12 @@ def dispatch_revision(
             content_hash=revision.content_hash,
             targets=list(revision.content.targets),
             deliveries=len(rows),
+            opted_out=created.opted_out,
             run_at=run_at.isoformat(),
         )
+        if created.opted_out:
+            # Every recipient may have opted out: then no job exists to settle it later.
+            finish_dispatch(conn, announcement_id, revision.id, now, actor=actor)
         return get_announcement(conn, announcement_id)
 
 
@@ -101,9 +110,17 @@ def _fan_out(app: App, conn: Connection, target_ids: Sequence[str]) -> list[NewD
 
 
 def finish_dispatch(
-    conn: Connection, announcement_id: int, revision_id: int, now: datetime
+    conn: Connection,
+    announcement_id: int,
+    revision_id: int,
+    now: datetime,
+    *,
+    actor: str = "worker",
 ) -> None:
-    """Mark a dispatching announcement sent or partially failed once every delivery is final."""
+    """Mark a dispatching announcement sent or partially failed once every delivery is final.
+
+    Deliveries cancelled because their recipient opted out count as neither sent nor failed.
+    """
     # Lock the announcement before looking at its deliveries: two workers finishing deliveries
     # at once would otherwise each see the other's as unfinished (READ COMMITTED) and neither
     # settles. The worker calls this once per batch, so it stays cheap for a list of thousands:
@@ -120,11 +137,12 @@ def finish_dispatch(
     set_state(conn, announcement_id, AnnouncementState.DISPATCHING, outcome, now)
     record_event(
         conn,
-        actor="worker",
+        actor=actor,
         action=str(outcome),
         now=now,
         announcement_id=announcement_id,
         revision=revision_number(conn, revision_id),
         delivered=counts.get(DeliveryState.SENT, 0),
+        opted_out=opted_out_count(conn, revision_id) if DeliveryState.CANCELLED in counts else 0,
         failed=failed,
     )

@@ -18,6 +18,7 @@ from broadcaster.errors import StateError
 
 __all__ = [
     "AnnouncementState",
+    "CancelReason",
     "ChannelName",
     "Content",
     "DeliveryState",
@@ -90,6 +91,14 @@ class DeliveryState(StrEnum):
     def is_final(self) -> bool:
         """True when the queue will not touch the delivery again on its own."""
         return self in (DeliveryState.SENT, DeliveryState.DEAD, DeliveryState.CANCELLED)
+
+
+class CancelReason(StrEnum):
+    """Why a delivery was cancelled without being sent (``deliveries.cancel_reason``)."""
+
+    #: The recipient is on the opt-out list: at dispatch, by the time its turn came, or as the
+    #: platform answered (Twilio 21610). Not a failure: the announcement can still be ``sent``.
+    OPTED_OUT = "opted_out"
 
 
 _S = AnnouncementState

@@ -345,7 +345,11 @@ class RecipientLists:
         self.conn = conn
 
     def members(self, list_name: str) -> Sequence[str]:
-        """The list's E.164 numbers in import order, without opted-out ones."""
+        """Every E.164 number of the list in import order, opted-out ones included.
+
+        The dispatch splits those off (their deliveries are created cancelled, with no job),
+        and the worker checks the opt-out list again just before each send.
+        """
         list_id = store.find_list(self.conn, list_name)
         if list_id is None:
             raise NotFoundError(

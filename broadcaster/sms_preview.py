@@ -2,7 +2,8 @@
 
 The text is the adapter's (rendered and with its GSM-safe replacements, exactly as it will be
 sent); the recipients are the dispatch's own (the adapter's :meth:`~Channel.recipients` on the
-list as it stands, opted-out numbers left out), so the figures are what ``send`` would do now.
+list as it stands, less the numbers on the opt-out list, whose deliveries the dispatch creates
+cancelled), so the figures are what ``send`` would do now.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from broadcaster.errors import NotFoundError
 from broadcaster.recipients import RecipientLists
 from broadcaster.rendering.message import Message
 from broadcaster.rendering.sms_text import SmsText, sms_cost
+from broadcaster.store.recipients import opted_out
 
 __all__ = ["SmsSummary", "sms_summary"]
 
@@ -96,7 +98,8 @@ def sms_summary(app: App, adapter: SmsChannel, message: Message) -> SmsSummary:
     text = adapter.describe(message)
     try:
         with app.store.read() as conn:
-            recipients = len(adapter.recipients(target, RecipientLists(conn)))
+            numbers = adapter.recipients(target, RecipientLists(conn))
+            recipients = len(numbers) - len(opted_out(conn, numbers))
     except NotFoundError as missing:
         return SmsSummary(
             text=text,

@@ -19,7 +19,7 @@ from broadcaster.errors import InputError, NotFoundError, StateError
 from broadcaster.model import Receipt
 from broadcaster.recipients import RecipientLists, import_list, parse_csv
 from broadcaster.rendering.message import Message
-from broadcaster.store.schema import deliveries, list_members, recipient_lists
+from broadcaster.store.schema import deliveries, jobs, list_members, recipient_lists
 from tests.queue.conftest import approved
 
 # Numbers from the range PTS keeps for fiction (070-17 406 05 to 070-17 406 99).
@@ -67,20 +67,26 @@ def test_a_mixed_file_imports_exactly_the_right_set(db_app: App, tmp_path: Path)
     assert report["opted_out"] == 1
     assert [line["line"] for line in report["skipped"]] == [4, 5]
     assert all("174" not in line["number"] for line in report["skipped"])
-    # Import order, opted-out numbers left out.
-    assert members_of(db_app, "boende") == [GOOD, DANISH, SECOND]
+    # Import order; every member, the opted-out one too (the dispatch cancels its delivery).
+    assert members_of(db_app, "boende") == [GOOD, DANISH, SECOND, OPTED]
     shown = recipients.show_lists(db_app, "boende")["lists"][0]
     assert shown["members"] == 4 and shown["opted_out"] == 1 and shown["recipients"] == 3
     assert shown["tags"] == {"akut": 1, "hemtjänst": 1, "skola": 1}
 
 
-def test_an_opt_out_after_import_wins_and_opting_in_restores(db_app: App, tmp_path: Path) -> None:
+def test_an_opt_out_after_import_counts_and_opting_in_restores(db_app: App, tmp_path: Path) -> None:
     import_list(db_app, "kommunikator", "boende", write(tmp_path, MIXED))
-    assert OPTED in members_of(db_app, "boende")
+
+    def recipients_and_opted() -> tuple[int, int]:
+        shown = recipients.show_lists(db_app, "boende")["lists"][0]
+        return shown["recipients"], shown["opted_out"]
+
+    assert recipients_and_opted() == (4, 0)
     recipients.opt_out(db_app, "kommunikator", "+46701740605")
-    assert GOOD not in members_of(db_app, "boende")
+    assert recipients_and_opted() == (3, 1)
+    assert members_of(db_app, "boende")[0] == GOOD  # still a member: the list is not edited
     recipients.opt_in(db_app, "kommunikator", "0701740605")
-    assert members_of(db_app, "boende")[0] == GOOD
+    assert recipients_and_opted() == (4, 0)
 
 
 def test_semicolons_bom_and_no_header(db_app: App, tmp_path: Path) -> None:
@@ -196,5 +202,16 @@ def test_dispatch_creates_one_delivery_per_listed_number(db_app: App, tmp_path: 
     announcement_id = approved(db_app, to=("web-borgholm",))
     dispatch_revision(db_app, "kommunikator", announcement_id)
     with db_app.store.read() as conn:
-        sent_to = conn.execute(select(deliveries.c.recipient).order_by(deliveries.c.id)).scalars()
-        assert list(sent_to) == [GOOD, DANISH, SECOND]
+        rows = conn.execute(
+            select(deliveries.c.recipient, deliveries.c.state, deliveries.c.cancel_reason).order_by(
+                deliveries.c.id
+            )
+        ).all()
+        queued = conn.execute(select(jobs.c.delivery_id)).scalars().all()
+    assert [tuple(row) for row in rows] == [
+        (GOOD, "pending", None),
+        (DANISH, "pending", None),
+        (SECOND, "pending", None),
+        (OPTED, "cancelled", "opted_out"),  # a row, so status counts it; no job
+    ]
+    assert len(queued) == 3

@@ -35,7 +35,11 @@ class RecipientDirectory(Protocol):
     """Read access to the recipient lists, inside the dispatch transaction."""
 
     def members(self, list_name: str) -> Sequence[str]:
-        """The recipients of one list, in a stable order."""
+        """Every recipient of one list, in a stable order, opted-out ones included.
+
+        Adapters do not filter: the dispatch creates opted-out recipients' deliveries cancelled
+        (so status counts them), and the worker checks the opt-out list again at send time.
+        """
         ...
 
 
@@ -117,7 +121,8 @@ class Channel(ABC):
         """Whom one dispatch to ``target`` reaches: one delivery is created per entry.
 
         ``("",)``, the target itself, for channels that post once (a page, a channel, a site);
-        channels that message people one by one (SMS) return each recipient of the target's list.
+        channels that message people one by one (SMS) return each recipient of the target's list,
+        as the directory gives them (opted-out ones too: the core applies the opt-out list).
         """
         return ("",)
 

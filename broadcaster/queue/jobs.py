@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, func, literal, select, update
 
+from broadcaster.model import DeliveryState
 from broadcaster.privacy import mask_phone_numbers
 from broadcaster.store.schema import UtcDateTime, deliveries, jobs
 from broadcaster.store.sql import chunked
@@ -145,12 +146,12 @@ def enqueue_revision(
     priority: int,
     now: datetime,
 ) -> int:
-    """One job for every delivery of a revision that has none, in one INSERT ... SELECT.
+    """One job for every pending delivery of a revision that has none, in one INSERT ... SELECT.
 
     This is how a dispatch of 26,000 SMS recipients becomes 26,000 jobs without 26,000 rows
-    travelling from Python to the database. Returns how many jobs were added.
+    travelling from Python to the database. A delivery the dispatch created cancelled (its
+    recipient opted out) gets none. Returns how many jobs were added.
     """
-    has_job = select(jobs.c.id).where(jobs.c.delivery_id == deliveries.c.id).exists()
     source = select(
         literal(kind),
         deliveries.c.id,
@@ -161,10 +162,26 @@ def enqueue_revision(
         literal(0),
         literal(now, UtcDateTime()),
         literal(now, UtcDateTime()),
-    ).where(deliveries.c.revision_id == revision_id, ~has_job)
+    ).where(deliveries.c.revision_id == revision_id, deliveries.c.state == DeliveryState.PENDING)
     columns = ["kind", "delivery_id", "target", "priority", "state", "run_at", "attempts"]
-    statement = jobs.insert().from_select([*columns, "created_at", "updated_at"], source)
-    return int(conn.execute(statement).rowcount)
+    # A delivery that has a job already is skipped by the unique delivery_id, not by a NOT
+    # EXISTS: on tables the planner has no statistics for yet (a fresh database, the rows just
+    # inserted in this transaction) PostgreSQL ran that anti-join as a nested loop over the jobs
+    # being inserted, and 26,000 jobs took 10 s instead of 0.3 s.
+    statement = _insert_jobs(conn).from_select([*columns, "created_at", "updated_at"], source)
+    return int(conn.execute(statement.on_conflict_do_nothing()).rowcount)
+
+
+def _insert_jobs(conn: Connection) -> Any:
+    """An INSERT into jobs in ``conn``'s dialect, which can skip rows that break a constraint."""
+    # Imported here: loading the PostgreSQL dialect eagerly slows every SQLite command.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(jobs)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(jobs)
 
 
 def claim(

@@ -3,6 +3,10 @@
 Every write of an outcome is tied to the attempt that made it: it names the delivery's attempt
 number and the states it expects to find, so a late result is still recorded while nothing newer
 has happened, and a stale worker can never overwrite a newer attempt.
+
+The opt-out list (owned by :mod:`broadcaster.store.recipients`, read here in subqueries) always
+wins: a delivery to an opted-out number is created ``cancelled`` at dispatch, and one whose
+number was opted out since is cancelled by :func:`mark_sending` instead of being sent.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from sqlalchemy import (
 )
 
 from broadcaster.errors import NotFoundError
-from broadcaster.model import DeliveryState, Receipt
+from broadcaster.model import CancelReason, DeliveryState, Receipt
 from broadcaster.privacy import mask_phone_numbers
+from broadcaster.store.recipients import on_opt_out_list
 from broadcaster.store.schema import UtcDateTime, deliveries, jobs, revisions
 from broadcaster.store.sql import chunked
 
@@ -41,8 +46,10 @@ __all__ = [
     "PURGED_PREFIX",
     "RECIPIENT_OUTCOMES",
     "UNFINISHED",
+    "Created",
     "Delivery",
     "DeliveryUpdate",
+    "Marked",
     "NewDelivery",
     "PlatformStatus",
     "RecipientGroup",
@@ -57,6 +64,7 @@ __all__ = [
     "get_deliveries",
     "has_unfinished",
     "mark_sending",
+    "opted_out_count",
     "platform_status_applies",
     "previous_receipts",
     "purge_recipients",
@@ -143,6 +151,33 @@ class DeliveryUpdate:
     receipt_data: Mapping[str, str | int] | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None
+    #: Why the delivery is cancelled unsent (with ``state`` cancelled), else None.
+    cancel_reason: CancelReason | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    """What :func:`create_deliveries` wrote: deliveries in all, and how many went in cancelled
+    because their recipient is on the opt-out list."""
+
+    deliveries: int
+    opted_out: int
+
+
+@dataclass(frozen=True)
+class Marked:
+    """What :func:`mark_sending` did: the new attempt number of each delivery to send now, and
+    the deliveries it cancelled instead because their recipient has opted out since dispatch."""
+
+    attempts: dict[int, int]
+    opted_out: list[int]
+
+
+# A delivery whose recipient opted out (at dispatch or later): cancelled, and no failure.
+_OPTED_OUT = and_(
+    deliveries.c.state == DeliveryState.CANCELLED,
+    func.coalesce(deliveries.c.cancel_reason, "") == CancelReason.OPTED_OUT,
+)
 
 
 def create_deliveries(
@@ -152,8 +187,14 @@ def create_deliveries(
     revision_id: int,
     rows: Sequence[NewDelivery],
     now: datetime,
-) -> int:
-    """Insert pending deliveries with set-based inserts; returns how many."""
+) -> Created:
+    """Insert a revision's deliveries with set-based statements; returns how many.
+
+    Every row is created, also for a recipient on the opt-out list: that one is ``cancelled``
+    (``opted_out``), so the status can count it, and gets no job (the queue enqueues only
+    pending deliveries). One UPDATE against the opt-out table finds them, however long the
+    list: the numbers are not read back into Python.
+    """
     values = [
         {
             "announcement_id": announcement_id,
@@ -170,7 +211,16 @@ def create_deliveries(
     ]
     if values:
         conn.execute(deliveries.insert(), values)
-    return len(values)
+    opted = conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.revision_id == revision_id,
+            deliveries.c.state == DeliveryState.PENDING,
+            on_opt_out_list(deliveries.c.recipient),
+        )
+        .values(state=DeliveryState.CANCELLED, cancel_reason=CancelReason.OPTED_OUT)
+    ).rowcount
+    return Created(deliveries=len(values), opted_out=int(opted or 0))
 
 
 # The worker's statements are built once: building them per call cost more than running them.
@@ -178,7 +228,8 @@ _BY_IDS = select(deliveries).where(deliveries.c.id.in_(bindparam("ids", expandin
 
 
 def delete_pending(conn: Connection, revision_id: int) -> tuple[int, int]:
-    """Delete the revision's pending deliveries that have no job (a send taken back).
+    """Delete the revision's unstarted deliveries: pending ones with no job, and the ones the
+    dispatch created cancelled for opted-out recipients (a send taken back).
 
     Returns (deleted, how many deliveries the revision had); the caller deletes the jobs first
     and rolls back when the two differ.
@@ -190,7 +241,7 @@ def delete_pending(conn: Connection, revision_id: int) -> tuple[int, int]:
     deleted = conn.execute(
         deliveries.delete().where(
             deliveries.c.revision_id == revision_id,
-            deliveries.c.state == DeliveryState.PENDING,
+            or_(deliveries.c.state == DeliveryState.PENDING, _OPTED_OUT),
             ~has_job,
         )
     ).rowcount
@@ -234,13 +285,27 @@ def state_counts(conn: Connection, revision_id: int) -> dict[DeliveryState, int]
 
 
 def failed_targets(conn: Connection, revision_id: int) -> list[str]:
-    """Targets with at least one delivery of the revision that was not sent, sorted."""
+    """Targets with at least one delivery of the revision that was not sent, sorted.
+
+    A delivery cancelled because its recipient opted out is no failure: that person asked for
+    no messages, and the announcement reached everyone it should.
+    """
     rows = conn.execute(
         select(deliveries.c.target)
-        .where(deliveries.c.revision_id == revision_id, deliveries.c.state != DeliveryState.SENT)
+        .where(
+            deliveries.c.revision_id == revision_id,
+            deliveries.c.state != DeliveryState.SENT,
+            ~_OPTED_OUT,
+        )
         .distinct()
     )
     return sorted(rows.scalars())
+
+
+def opted_out_count(conn: Connection, revision_id: int) -> int:
+    """How many deliveries of the revision were cancelled because their recipient opted out."""
+    query = select(func.count()).where(deliveries.c.revision_id == revision_id, _OPTED_OUT)
+    return int(conn.execute(query.select_from(deliveries)).scalar_one())
 
 
 def first_delivery_times(
@@ -330,19 +395,33 @@ def mark_sending(
     expected: tuple[DeliveryState, ...],
     lease_owner: str,
     now: datetime,
-) -> dict[int, int]:
-    """Mark deliveries ``sending`` before their platform call; returns id -> new attempt number.
+) -> Marked:
+    """Mark deliveries ``sending`` before their platform call; returns their attempt numbers.
 
     Only deliveries in an ``expected`` state whose job ``lease_owner`` still holds under a live
     lease are marked: a worker that was stopped (or cut off) while another took its job over finds
     its delivery missing from the answer, and must not send.
+
+    In the same statement, those whose recipient is on the opt-out list by now are cancelled
+    (``opted_out``) instead, and get no attempt: the list always wins, also for a number opted
+    out after the dispatch. One statement, so one snapshot of the list: each delivery it touches
+    comes out either sending or cancelled.
     """
-    marked: dict[int, int] = {}
+    attempts: dict[int, int] = {}
+    opted: list[int] = []
     for chunk in chunked(list(delivery_ids)):
         params = {"ids": chunk, "expected": list(expected), "owner": lease_owner, "now": now}
-        marked.update((row.id, row.attempts) for row in conn.execute(_MARK, params))
-    return marked
+        for row in conn.execute(_MARK, params):
+            if row.state == DeliveryState.CANCELLED:
+                opted.append(row.id)
+            else:
+                attempts[row.id] = row.attempts
+    return Marked(attempts=attempts, opted_out=opted)
 
+
+# Probed by primary key for each row of the batch, inside the mark itself: a separate cancel
+# UPDATE before it cost a second statement in every mark transaction, the worker's hot path.
+_LISTED = on_opt_out_list(deliveries.c.recipient)
 
 _MARK = (
     update(deliveries)
@@ -357,12 +436,13 @@ _MARK = (
         ),
     )
     .values(
-        state=DeliveryState.SENDING,
-        attempts=deliveries.c.attempts + 1,
+        state=case((_LISTED, DeliveryState.CANCELLED), else_=DeliveryState.SENDING),
+        cancel_reason=case((_LISTED, CancelReason.OPTED_OUT), else_=None),
+        attempts=case((_LISTED, deliveries.c.attempts), else_=deliveries.c.attempts + 1),
         next_attempt_at=None,
         updated_at=bindparam("now", type_=UtcDateTime()),
     )
-    .returning(deliveries.c.id, deliveries.c.attempts)
+    .returning(deliveries.c.id, deliveries.c.state, deliveries.c.attempts)
 )
 
 
@@ -385,6 +465,7 @@ def record_updates(conn: Connection, updates: Sequence[DeliveryUpdate], now: dat
                 # Whoever built the update, no phone number is stored in an error text.
                 "b_error": None if item.error is None else mask_phone_numbers(item.error),
                 "b_next_at": item.next_attempt_at,
+                "b_cancel_reason": item.cancel_reason,
             }
         )
     for (expected, tied), rows in groups.items():
@@ -414,6 +495,7 @@ def _outcome_statement(expected: tuple[DeliveryState, ...], tied: bool) -> Any:
             sent_at=func.coalesce(bindparam("b_sent_at", type_=UtcDateTime), deliveries.c.sent_at),
             last_error=bindparam("b_error"),
             next_attempt_at=bindparam("b_next_at", type_=UtcDateTime),
+            cancel_reason=bindparam("b_cancel_reason"),
             updated_at=bindparam("b_now", type_=UtcDateTime),
         )
     )
@@ -582,8 +664,6 @@ RECIPIENT_OUTCOMES = ("sent", "delivered", "failed", "pending", "opted_out", "ca
 #: the row keeps its place under the (revision, target, recipient) constraint.
 PURGED_PREFIX = "purged:"
 
-#: ``deliveries.cancel_reason`` of a recipient who opted out (``model.CancelReason.OPTED_OUT``).
-_OPTED_OUT_REASON = "opted_out"
 #: What the platform reports (Twilio status callbacks) about a text that never reached the phone.
 _UNDELIVERED = ("undelivered", "failed")
 _FINAL = (DeliveryState.SENT, DeliveryState.DEAD, DeliveryState.CANCELLED)
@@ -597,10 +677,7 @@ _FAILED = or_(
 # The partition, in order: the first condition that holds names the outcome. A NULL
 # platform_status (no report from the handset yet) compares as unknown, so it falls through.
 _OUTCOME = case(
-    (
-        and_(_STATE == DeliveryState.CANCELLED, deliveries.c.cancel_reason == _OPTED_OUT_REASON),
-        "opted_out",
-    ),
+    (_OPTED_OUT, "opted_out"),
     (_STATE == DeliveryState.CANCELLED, "cancelled"),
     (_FAILED, "failed"),
     (and_(_SENT, deliveries.c.platform_status == "delivered"), "delivered"),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, delete, exists, func, insert, select
 
 from broadcaster.store.schema import list_members, opt_outs, recipient_lists
 from broadcaster.store.sql import chunked, insert_or_ignore
@@ -25,6 +25,7 @@ __all__ = [
     "list_summaries",
     "member_tags",
     "members",
+    "on_opt_out_list",
     "opted_out",
     "remove_opt_out",
     "store_list",
@@ -101,15 +102,22 @@ def delete_list(conn: Connection, name: str) -> int | None:
     return int(removed.rowcount or 0)
 
 
-def _not_opted_out() -> object:
-    return list_members.c.number.not_in(select(opt_outs.c.number))
+def on_opt_out_list(number: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether ``number`` (a column of another table) is on the opt-out list: an EXISTS for
+    the statements of other store modules that must honour it. They read the list; only this
+    module writes it."""
+    return exists().where(opt_outs.c.number == number)
 
 
 def members(conn: Connection, list_id: int) -> list[str]:
-    """The list's numbers minus the opted-out ones, in import order (stable)."""
+    """Every number of the list, opted-out ones included, in import order (stable).
+
+    The opt-out list is applied by whoever sends: a dispatch creates an opted-out member's
+    delivery cancelled, so the status can count them.
+    """
     query = (
         select(list_members.c.number)
-        .where(list_members.c.list_id == list_id, _not_opted_out())  # type: ignore[arg-type]
+        .where(list_members.c.list_id == list_id)
         .order_by(list_members.c.id)
     )
     return list(conn.execute(query).scalars())
@@ -117,7 +125,7 @@ def members(conn: Connection, list_id: int) -> list[str]:
 
 def list_summaries(conn: Connection, name: str | None = None) -> list[ListSummary]:
     """Every list (or the one called ``name``) with its member and opted-out counts."""
-    opted = list_members.c.number.in_(select(opt_outs.c.number))
+    opted = on_opt_out_list(list_members.c.number)
     query = (
         select(
             recipient_lists,
