@@ -16,19 +16,29 @@ Each revision also gets a CAP 1.2 alert, ``cap/<identifier>.xml``, listed in ``c
 (see :mod:`~broadcaster.channels.cap`). An alert is written once, when its revision is published,
 and never rendered again: what later alerts and the feed need of it (identifier, sender, sent,
 type) is kept with the entry in ``announcements.json``.
+
+A publish renders only what changes: the index, the two feeds, ``announcements.json``, and the
+new revision's page and alert. An earlier update's page depends on nothing but its own entry and
+the site's settings (templates, organisation, exercise, target options), so each entry keeps the
+fingerprint of what its page was rendered from (``render``); a page is rendered again only when
+that differs: its own correction or retraction, or a template or setting that changed (then
+every page once).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from markupsafe import Markup
 
+from broadcaster import __version__
 from broadcaster.channels.cap import FEED_PATH, CapSite, alert_path
 from broadcaster.channels.cap import FOLDER as CAP_FOLDER
 from broadcaster.config import Organisation
@@ -44,6 +54,9 @@ __all__ = ["SWITCH_ORDER", "SiteFolders", "StaticSite", "entry_from_message", "p
 STATE_FILE = "announcements.json"
 PAGES_FOLDER = "updates"
 FORMAT_VERSION = 1
+#: Raise when broadcaster's own code changes how a page looks (a filter, the view of an entry),
+#: so every page is rendered again once; template changes are noticed by themselves.
+RENDER_VERSION = 1
 #: The order in which a publish switches files; any file not named (the update pages and CAP
 #: alerts) goes first. The feeds and the index link to those; announcements.json describes all.
 SWITCH_ORDER = (FEED_PATH, "feed.atom", "index.html", STATE_FILE)
@@ -80,8 +93,12 @@ class StaticSite:
     exercise: bool = False
     public_url: str | None = None
     language: str = "sv"
-    #: Where CAP's ``sent`` times are written (local time with its offset).
+    #: Where CAP's ``sent`` times are written (local time with its offset), and pages' times.
     timezone: str = "Europe/Stockholm"
+    #: The index shows this many of the newest updates in full and links the older ones.
+    inline_updates: int = 10
+    #: A retracted update is shown marked as withdrawn, or removed from the index and feed.
+    retracted: Literal["mark", "remove"] = "mark"
 
     @property
     def folders(self) -> SiteFolders:
@@ -123,42 +140,73 @@ class StaticSite:
         return any(e["uid"] == uid and e["revision"] >= revision for e in self._load())
 
     def build(self, entries: list[dict[str, Any]], new: str | None = None) -> dict[str, str]:
-        """The site's files, rendered from its entries (newest update first).
+        """The files that change when the site shows ``entries`` (newest update first).
 
-        That is every page and feed, and the CAP alert of announcement ``new``'s latest
-        revision; the alerts of earlier revisions are already written and never change.
+        That is the index, the feeds and ``announcements.json``; the page of every entry whose
+        fingerprint says its page is out of date (or that has none on disk); and the CAP alert
+        of announcement ``new``'s latest revision: the alerts of earlier revisions are already
+        written and never change.
         """
         ordered = sorted(entries, key=lambda e: (e["updated"], e["uid"]), reverse=True)
-        views = [_entry_view(e) for e in ordered]
-        updated = max((v["updated"] for v in views), default=_EPOCH)
+        listed = [_entry_view(e) for e in ordered if self._listed(e)]
+        updated = max((datetime.fromisoformat(e["updated"]) for e in ordered), default=_EPOCH)
         base = {
             "language": self.language,
             "organisation": TemplateNamespace("organisation", self.organisation.model_dump()),
             "exercise": self.exercise,
-            "site": TemplateNamespace(
-                "site",
-                {
-                    "url": self._url(),
-                    "feed_id": f"urn:uuid:{self._feed_uuid()}",
-                    "updated": updated,
-                },
-            ),
-            "entries": views,
         }
+        index = {**base, "site": self._site_namespace(updated), "entries": listed}
         files = {
-            "index.html": self.renderer.render("website/index.html", base),
-            "feed.atom": self.renderer.render("website/feed.atom", base),
+            "index.html": self.renderer.render("website/index.html", index),
+            "feed.atom": self.renderer.render("website/feed.atom", index),
             FEED_PATH: self.cap.feed(ordered, f"urn:uuid:{self._feed_uuid('cap')}"),
         }
         added = next((e for e in entries if e["uid"] == new), None)
         if added and added.get("cap"):
             files[alert_path(added["cap"][-1]["identifier"])] = self.cap.alert(added)
-        for view in views:
-            files[page_path(view["uid"])] = self.renderer.render(
-                "website/announcement.html", {**base, "entry": view}
-            )
-        files[STATE_FILE] = self._state_json(ordered)
+        settings = self._settings_key()
+        recorded = []
+        for entry in ordered:
+            render = _fingerprint(settings, entry)
+            page = page_path(entry["uid"])
+            if entry.get("render") != render or not (self.root / page).is_file():
+                view = _entry_view(entry)
+                context = {**base, "site": self._site_namespace(view["updated"]), "entry": view}
+                files[page] = self.renderer.render("website/announcement.html", context)
+            recorded.append({**entry, "render": render})
+        files[STATE_FILE] = self._state_json(recorded)
         return files
+
+    def _listed(self, entry: dict[str, Any]) -> bool:
+        """Whether the index and the feed show the entry (a removed retraction they do not)."""
+        return self.retracted == "mark" or entry["kind"] != RevisionKind.RETRACTION
+
+    def _site_namespace(self, updated: datetime) -> TemplateNamespace:
+        return TemplateNamespace(
+            "site",
+            {
+                "url": self._url(),
+                "feed_id": f"urn:uuid:{self._feed_uuid()}",
+                "updated": updated,
+                "inline_updates": self.inline_updates,
+                "retracted": self.retracted,
+            },
+        )
+
+    def _settings_key(self) -> str:
+        """What every page is rendered from besides its entry: templates, code and settings."""
+        settings = {
+            "render": RENDER_VERSION,
+            "broadcaster": __version__,
+            "templates": self.renderer.fingerprint("website/"),
+            "organisation": self.organisation.model_dump(mode="json"),
+            "exercise": self.exercise,
+            "language": self.language,
+            "url": self._url(),
+            "timezone": self.timezone,
+            "retracted": self.retracted,
+        }
+        return json.dumps(settings, sort_keys=True, ensure_ascii=False)
 
     def _switch(self, files: dict[str, str]) -> None:
         """Write the files whose content differs from what is served, then switch them in order."""
@@ -283,6 +331,21 @@ def _content(path: Path) -> bytes | None:
         return None
 
 
+def _fingerprint(settings: str, entry: dict[str, Any]) -> str:
+    """The hash of what the entry's page is rendered from (its CAP records are not shown)."""
+    shown = {k: v for k, v in entry.items() if k not in ("cap", "render")}
+    material = json.dumps([settings, shown], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _body_html(body: str) -> Markup:
+    # Rendered from the source text rather than trusting HTML read back from disk; the markdown
+    # renderer has raw HTML disabled, so its output is safe markup. Cached, as the index and the
+    # feed show the same bodies publish after publish.
+    return Markup(markdown_to_html(body))  # noqa: S704
+
+
 def _entry_view(entry: dict[str, Any]) -> TemplateNamespace:
     kind = RevisionKind(entry["kind"])
     severity = Severity(entry["severity"])
@@ -290,9 +353,7 @@ def _entry_view(entry: dict[str, Any]) -> TemplateNamespace:
         "entry",
         {
             **entry,
-            # Re-rendered from the source text rather than trusting HTML read back from disk;
-            # the markdown renderer has raw HTML disabled, so its output is safe markup.
-            "body_html": Markup(markdown_to_html(entry["body"])),  # noqa: S704
+            "body_html": _body_html(entry["body"]),
             "published": datetime.fromisoformat(entry["published"]),
             "updated": datetime.fromisoformat(entry["updated"]),
             "severity_label": SEVERITY_LABELS[severity],

@@ -76,6 +76,8 @@ class WebsiteChannel(Channel):
             public_url=self.static_target.public_url,
             language=message.content.language,
             timezone=self.context.timezone,
+            inline_updates=self.static_target.inline_updates,
+            retracted=self.static_target.retracted,
         )
 
     def render(self, message: Message) -> Rendered:
