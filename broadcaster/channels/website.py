@@ -9,18 +9,25 @@ uid and revision, switched at once; see :mod:`~broadcaster.channels.static_site`
 publish step, run at most once per delivery by a process of its own that records the result (see
 :mod:`~broadcaster.channels.publish_step`). ``send`` resumes at the first step not known to be
 done; ``verify`` answers yes only when every step is.
+
+The publish step's exit status and the tail of its output stay with the delivery: in the
+receipt's data when it succeeded (``publish_exit_code``, ``publish_output``,
+``publish_finished``), in the error (its ``last_error``) when it failed; masked as
+:mod:`~broadcaster.channels.publish_output` says.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import subprocess
 import threading
 from pathlib import Path
 from typing import ClassVar
 
 from broadcaster.channels.base import Channel, ChannelContext, Receipt, Rendered
+from broadcaster.channels.publish_output import kept_output
 from broadcaster.channels.publish_step import PublishSpec, Stamp, StepRunning, settled_stamp
 from broadcaster.channels.static_site import StaticSite, entry_from_message, page_path
 from broadcaster.config import TargetConfig, WebsiteStaticTarget
@@ -109,7 +116,8 @@ class WebsiteChannel(Channel):
             # Disk full, permissions, a missing mount: an administrator can fix it, so retry.
             raise TransientError(self.name, f"cannot write {site.root}: {exc}") from None
         if self.static_target.publish_command:
-            await self._publish(self._spec(message, site))
+            stamp = await self._publish(self._spec(message, site))
+            return Receipt(path, _published(stamp))
         return Receipt(path)
 
     async def verify(self, message: Message) -> Receipt | None:
@@ -121,6 +129,7 @@ class WebsiteChannel(Channel):
             stamp = await self._settled_stamp(self._spec(message, site))
             if stamp is None or not stamp.succeeded:
                 return None
+            return Receipt(page_path(message.uid), _published(stamp))
         return Receipt(page_path(message.uid))
 
     def _spec(self, message: Message, site: StaticSite) -> PublishSpec:
@@ -139,11 +148,11 @@ class WebsiteChannel(Channel):
             },
         )
 
-    async def _publish(self, spec: PublishSpec) -> None:
+    async def _publish(self, spec: PublishSpec) -> Stamp:
         """Run the publish step unless a stamp records its success; raise if it failed."""
         done = await self._settled_stamp(spec)
         if done is not None and done.succeeded:
-            return
+            return done
         try:
             status = await _run_detached(spec.argv(), spec.files.errors)
         except OSError as exc:
@@ -157,18 +166,22 @@ class WebsiteChannel(Channel):
                 f"{error or 'no error output'}",
             )
         self._raise_for(stamp)
+        return stamp
 
     def _raise_for(self, stamp: Stamp) -> None:
+        """Raise the failure a stamp records: its exit status and its output's tail, masked."""
+        output = " / ".join(_output(stamp).splitlines())
         if stamp.timed_out:
             raise TransientError(
                 self.name,
                 "publish_command ran longer than publish_timeout_seconds "
-                f"({self.static_target.publish_timeout_seconds:g} s) and was stopped",
+                f"({self.static_target.publish_timeout_seconds:g} s) and was stopped"
+                + (f"; its output ended: {output}" if output else ""),
             )
         if not stamp.succeeded:
             raise TransientError(
                 self.name,
-                f"publish_command exited with {stamp.exit_code}: {' / '.join(stamp.last_lines())}",
+                f"publish_command exited with {stamp.exit_code}: {output or 'no output'}",
             )
 
     async def _settled_stamp(self, spec: PublishSpec) -> Stamp | None:
@@ -196,6 +209,21 @@ class WebsiteChannel(Channel):
             except OSError as exc:
                 raise TransientError(self.name, f"cannot read the publish record: {exc}") from None
             await asyncio.sleep(_POLL_S)
+
+
+def _output(stamp: Stamp) -> str:
+    """The tail of the command's output as kept on the delivery (the command's environment
+    was the worker's: see :func:`~broadcaster.channels.publish_output.kept_output`)."""
+    return kept_output(stamp.output_tail, os.environ)
+
+
+def _published(stamp: Stamp) -> dict[str, str | int]:
+    """What a receipt keeps of a publish step that succeeded."""
+    return {
+        "publish_exit_code": stamp.exit_code or 0,
+        "publish_output": _output(stamp),
+        "publish_finished": stamp.finished,
+    }
 
 
 async def _run_detached(argv: list[str], errors: Path) -> int:
