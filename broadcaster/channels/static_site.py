@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,8 @@ __all__ = ["SWITCH_ORDER", "SiteFolders", "StaticSite", "entry_from_message", "p
 STATE_FILE = "announcements.json"
 PAGES_FOLDER = "updates"
 FORMAT_VERSION = 1
+#: How many of the newest updates ``feed.atom`` lists.
+FEED_ENTRIES = 50
 #: Raise when broadcaster's own code changes how a page looks (a filter, the view of an entry),
 #: so every page is rendered again once; template changes are noticed by themselves.
 RENDER_VERSION = 1
@@ -61,6 +64,8 @@ RENDER_VERSION = 1
 #: alerts) goes first. The feeds and the index link to those; announcements.json describes all.
 SWITCH_ORDER = (FEED_PATH, "feed.atom", "index.html", STATE_FILE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Entry fields a page's fingerprint leaves out (see :func:`_fingerprint`).
+_NOT_ON_PAGE = frozenset({"cap", "render", "body_html"})
 
 
 def entry_from_message(message: Message) -> dict[str, Any]:
@@ -158,24 +163,36 @@ class StaticSite:
         index = {**base, "site": self._site_namespace(updated), "entries": listed}
         files = {
             "index.html": self.renderer.render("website/index.html", index),
-            "feed.atom": self.renderer.render("website/feed.atom", index),
+            # A feed reader keeps what it has seen; the full record is announcements.json.
+            "feed.atom": self.renderer.render(
+                "website/feed.atom", {**index, "entries": listed[:FEED_ENTRIES]}
+            ),
             FEED_PATH: self.cap.feed(ordered, f"urn:uuid:{self._feed_uuid('cap')}"),
         }
         added = next((e for e in entries if e["uid"] == new), None)
         if added and added.get("cap"):
             files[alert_path(added["cap"][-1]["identifier"])] = self.cap.alert(added)
         settings = self._settings_key()
+        pages = self._pages_on_disk()
         recorded = []
         for entry in ordered:
             render = _fingerprint(settings, entry)
             page = page_path(entry["uid"])
-            if entry.get("render") != render or not (self.root / page).is_file():
+            if entry.get("render") != render or page not in pages:
                 view = _entry_view(entry)
                 context = {**base, "site": self._site_namespace(view["updated"]), "entry": view}
                 files[page] = self.renderer.render("website/announcement.html", context)
             recorded.append({**entry, "render": render})
         files[STATE_FILE] = self._state_json(recorded)
         return files
+
+    def _pages_on_disk(self) -> set[str]:
+        """The update pages the served folder holds (one listing, not a look per page)."""
+        try:
+            with os.scandir(self.root / PAGES_FOLDER) as found:
+                return {f"{PAGES_FOLDER}/{item.name}" for item in found if item.is_file()}
+        except OSError:  # no folder yet, or not one: every page is written (or fails to be)
+            return set()
 
     def _listed(self, entry: dict[str, Any]) -> bool:
         """Whether the index and the feed show the entry (a removed retraction they do not)."""
@@ -206,7 +223,8 @@ class StaticSite:
             "timezone": self.timezone,
             "retracted": self.retracted,
         }
-        return json.dumps(settings, sort_keys=True, ensure_ascii=False)
+        text = json.dumps(settings, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def _switch(self, files: dict[str, str]) -> None:
         """Write the files whose content differs from what is served, then switch them in order."""
@@ -225,8 +243,13 @@ class StaticSite:
         return list(data.get("announcements", []))
 
     def _state_json(self, entries: list[dict[str, Any]]) -> str:
+        """``announcements.json``: the site's settings indented, then one announcement a line.
+
+        One line each keeps the file readable and lets the fast (C) JSON encoder write it; an
+        indented whole would take the slow one, for every entry at every publish.
+        """
         org = self.organisation
-        document = {
+        head = {
             "format": FORMAT_VERSION,
             "organisation": {
                 "id": org.id,
@@ -236,9 +259,11 @@ class StaticSite:
             },
             "exercise": self.exercise,
             "updated": max((e["updated"] for e in entries), default=None),
-            "announcements": entries,
         }
-        return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+        text = json.dumps(head, ensure_ascii=False, indent=2)
+        lines = ",\n".join(f"    {json.dumps(e, ensure_ascii=False)}" for e in entries)
+        announcements = f'"announcements": [\n{lines}\n  ]' if entries else '"announcements": []'
+        return f"{text[:-2]},\n  {announcements}\n}}\n"
 
     def _recorded(self, entries: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any]:
         """``entry`` with the CAP records of its announcement: the earlier ones and its own."""
@@ -332,10 +357,16 @@ def _content(path: Path) -> bytes | None:
 
 
 def _fingerprint(settings: str, entry: dict[str, Any]) -> str:
-    """The hash of what the entry's page is rendered from (its CAP records are not shown)."""
-    shown = {k: v for k, v in entry.items() if k not in ("cap", "render")}
-    material = json.dumps([settings, shown], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    """The hash of what the entry's page is rendered from: the settings and the entry's fields.
+
+    Its CAP records are not shown, and ``body_html`` is rendered again from ``body``. Every
+    value is a string, a number or None, so joining them is exact and costs far less than JSON
+    (this runs for every entry at every publish).
+    """
+    fields = "\0".join(
+        f"{key}={value!r}" for key, value in sorted(entry.items()) if key not in _NOT_ON_PAGE
+    )
+    return hashlib.sha256(f"{settings}\0{fields}".encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=1024)

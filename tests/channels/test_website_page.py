@@ -18,6 +18,7 @@ import html5lib
 import pytest
 
 from broadcaster.app import App
+from broadcaster.channels.static_site import FEED_ENTRIES
 from broadcaster.channels.website import WebsiteChannel
 from broadcaster.config import WebsiteStaticTarget
 from broadcaster.errors import ConfigError
@@ -146,6 +147,14 @@ def test_the_page_stays_small_after_a_hundred_updates(
     assert per_older < 250, per_older
     assert sizes[109] < 50_000, sizes[109]
     assert len(articles(site(workspace_dir) / "index.html")) == 10
+    # The Atom feed lists the newest 50 (a reader keeps what it saw); the JSON has every one,
+    # and the CAP feed every current alert.
+    feed = feedparser.parse(site(workspace_dir) / "feed.atom")
+    assert len(feed.entries) == FEED_ENTRIES == 50
+    assert feed.entries[0].title == "Lägesbild 109"
+    data = json.loads((site(workspace_dir) / "announcements.json").read_text(encoding="utf-8"))
+    assert len(data["announcements"]) == 110
+    assert len(feedparser.parse(site(workspace_dir) / "cap" / "index.atom").entries) == 110
 
 
 def test_the_number_inlined_is_configurable(
