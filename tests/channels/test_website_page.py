@@ -396,3 +396,17 @@ def test_the_site_records_what_each_page_was_rendered_from(
     data = json.loads((site(workspace_dir) / "announcements.json").read_text(encoding="utf-8"))
     renders = [e["render"] for e in data["announcements"]]
     assert len(set(renders)) == 2 and all(len(r) == 64 for r in renders)
+
+
+def test_the_scaffold_documents_the_page_options_with_their_defaults(workspace_dir: Path) -> None:
+    path = workspace_dir / "broadcaster.toml"
+    text = path.read_text(encoding="utf-8")
+    for line in ("# inline_updates = 10\n", '# retracted = "mark"\n'):
+        assert line in text
+        text = text.replace(line, line.removeprefix("# "), 1)
+    path.write_text(text, encoding="utf-8")
+    target = load_workspace(path, {}).config.target("web-borgholm")
+    assert isinstance(target, WebsiteStaticTarget)
+    assert (target.inline_updates, target.retracted) == (10, "mark")
+    defaults = WebsiteStaticTarget.model_fields
+    assert (defaults["inline_updates"].default, defaults["retracted"].default) == (10, "mark")
