@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from broadcaster.channels.base import Channel, ChannelContext, Receipt, Rendered
-from broadcaster.channels.publish_output import kept_output
+from broadcaster.channels.publish_output import KEPT_BYTES, kept_output
 from broadcaster.channels.publish_step import PublishSpec, Stamp, StepRunning, settled_stamp
 from broadcaster.channels.static_site import StaticSite, entry_from_message, page_path
 from broadcaster.config import TargetConfig, WebsiteStaticTarget
@@ -42,6 +42,8 @@ __all__ = ["WebsiteChannel"]
 _STEP_GRACE_S = 5.0
 #: How often a waiting send or verify looks whether the publish step has finished.
 _POLL_S = 0.05
+#: A failed publish step's output up to this many lines is its error as it is.
+_SHORT_OUTPUT_LINES = 3
 
 
 class WebsiteChannel(Channel):
@@ -170,7 +172,10 @@ class WebsiteChannel(Channel):
 
     def _raise_for(self, stamp: Stamp) -> None:
         """Raise the failure a stamp records: its exit status and its output's tail, masked."""
-        output = " / ".join(_output(stamp).splitlines())
+        lines = _output(stamp).splitlines()
+        output = " / ".join(lines)
+        if len(lines) > _SHORT_OUTPUT_LINES:  # the last line first: it usually says what failed
+            output = f"{lines[-1]} (its output's last {KEPT_BYTES} bytes: {output})"
         if stamp.timed_out:
             raise TransientError(
                 self.name,

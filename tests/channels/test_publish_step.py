@@ -323,3 +323,14 @@ def test_kept_output_masks_secrets_and_numbers() -> None:
         # a short value is no secret worth masking a text for; a path is no secret at all
         "ring 070 *** ** 67, home /home/kris, key abc",
     ]
+
+
+def test_a_long_failing_output_leads_with_its_last_line(app: App) -> None:
+    channel = channel_with(
+        app, 'for i in $(seq 1 50); do echo "copying file $i"; done; echo "disk full" >&2; exit 11'
+    )
+    with pytest.raises(TransientError) as caught:
+        send(channel, make_message(app, "web-borgholm"))
+    error = caught.value.message
+    assert error.startswith("publish_command exited with 11: disk full (its output's last 2048")
+    assert error.endswith("copying file 49 / copying file 50 / disk full)")
