@@ -135,22 +135,28 @@ class StaticSite:
         return page_path(entry["uid"])
 
     def preview(self, entry: dict[str, Any]) -> dict[str, str]:
-        """The files as they would be after publishing ``entry`` (nothing is written)."""
+        """The files as they would be after publishing ``entry`` (nothing is written).
+
+        The announcement's own page is among them even when it would not change (a revision
+        already shown): it is what a preview reads to the approver.
+        """
         entries = self._load()
         merged, changed = upsert(entries, self._recorded(entries, entry))
-        return self.build(merged, new=entry["uid"] if changed else None)
+        return self.build(merged, new=entry["uid"] if changed else None, page=entry["uid"])
 
     def has(self, uid: str, revision: int) -> bool:
         """True when the site already shows this revision (or a newer one) of an announcement."""
         return any(e["uid"] == uid and e["revision"] >= revision for e in self._load())
 
-    def build(self, entries: list[dict[str, Any]], new: str | None = None) -> dict[str, str]:
+    def build(
+        self, entries: list[dict[str, Any]], new: str | None = None, page: str | None = None
+    ) -> dict[str, str]:
         """The files that change when the site shows ``entries`` (newest update first).
 
         That is the index, the feeds and ``announcements.json``; the page of every entry whose
-        fingerprint says its page is out of date (or that has none on disk); and the CAP alert
-        of announcement ``new``'s latest revision: the alerts of earlier revisions are already
-        written and never change.
+        fingerprint says its page is out of date (or that has none on disk), and announcement
+        ``page``'s in any case; and the CAP alert of announcement ``new``'s latest revision:
+        the alerts of earlier revisions are already written and never change.
         """
         ordered = sorted(entries, key=lambda e: (e["updated"], e["uid"]), reverse=True)
         listed = [_entry_view(e) for e in ordered if self._listed(e)]
@@ -177,11 +183,11 @@ class StaticSite:
         recorded = []
         for entry in ordered:
             render = _fingerprint(settings, entry)
-            page = page_path(entry["uid"])
-            if entry.get("render") != render or page not in pages:
+            path = page_path(entry["uid"])
+            if entry.get("render") != render or path not in pages or entry["uid"] == page:
                 view = _entry_view(entry)
                 context = {**base, "site": self._site_namespace(view["updated"]), "entry": view}
-                files[page] = self.renderer.render("website/announcement.html", context)
+                files[path] = self.renderer.render("website/announcement.html", context)
             recorded.append({**entry, "render": render})
         files[STATE_FILE] = self._state_json(recorded)
         return files

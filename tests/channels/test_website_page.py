@@ -410,3 +410,13 @@ def test_the_scaffold_documents_the_page_options_with_their_defaults(workspace_d
     assert (target.inline_updates, target.retracted) == (10, "mark")
     defaults = WebsiteStaticTarget.model_fields
     assert (defaults["inline_updates"].default, defaults["retracted"].default) == (10, "mark")
+
+
+def test_the_preview_of_a_revision_already_shown_still_reads_its_page(
+    app: App, workspace_dir: Path, clock: FakeClock
+) -> None:
+    (first,) = updates(app, clock, 1)
+    channel = channel_for(app)
+    rendered = channel.prepare(first)
+    assert rendered.files is not None and "updates/u-000.html" in rendered.files
+    assert "Publicerad 12 december 2026 kl. 21:00" in channel.readable(first, rendered)
