@@ -31,6 +31,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +40,6 @@ from typing import Any, Literal
 
 from markupsafe import Markup
 
-from broadcaster import __version__
 from broadcaster.channels.cap import FEED_PATH, CapSite, alert_path
 from broadcaster.channels.cap import FOLDER as CAP_FOLDER
 from broadcaster.config import Organisation
@@ -57,13 +57,22 @@ PAGES_FOLDER = "updates"
 FORMAT_VERSION = 1
 #: How many of the newest updates ``feed.atom`` lists.
 FEED_ENTRIES = 50
-#: Raise when broadcaster's own code changes how a page looks (a filter, the view of an entry),
-#: so every page is rendered again once; template changes are noticed by themselves.
+#: Raise to render every page again once for a reason the fingerprint cannot see; changes to
+#: the templates and to the code that shapes a page (see _code_fingerprint) it sees by itself.
 RENDER_VERSION = 1
 #: The order in which a publish switches files; any file not named (the update pages and CAP
 #: alerts) goes first. The feeds and the index link to those; announcements.json describes all.
 SWITCH_ORDER = (FEED_PATH, "feed.atom", "index.html", STATE_FILE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The modules whose code shapes a page besides its templates (see _code_fingerprint).
+_PAGE_CODE = (
+    __name__,
+    "broadcaster.rendering.renderer",
+    "broadcaster.rendering.markup",
+    "broadcaster.rendering.phones",
+    "broadcaster.rendering.message",
+    "broadcaster.timeutil",
+)
 #: Entry fields a page's fingerprint leaves out (see :func:`_fingerprint`).
 _NOT_ON_PAGE = frozenset({"cap", "render", "body_html"})
 
@@ -219,8 +228,7 @@ class StaticSite:
     def _settings_key(self) -> str:
         """What every page is rendered from besides its entry: templates, code and settings."""
         settings = {
-            "render": RENDER_VERSION,
-            "broadcaster": __version__,
+            "code": _code_fingerprint(),
             "templates": self.renderer.fingerprint("website/"),
             "organisation": self.organisation.model_dump(mode="json"),
             "exercise": self.exercise,
@@ -373,6 +381,20 @@ def _fingerprint(settings: str, entry: dict[str, Any]) -> str:
         f"{key}={value!r}" for key, value in sorted(entry.items()) if key not in _NOT_ON_PAGE
     )
     return hashlib.sha256(f"{settings}\0{fields}".encode()).hexdigest()
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """The hash of the code that shapes a page besides its templates: this module (the entry's
+    view), the template filters (times, phone numbers, markdown) and the labels."""
+    digest = hashlib.sha256(f"render {RENDER_VERSION}".encode())
+    for name in _PAGE_CODE:
+        module = sys.modules.get(name)  # all imported by now (by this module or the renderer)
+        try:
+            digest.update(Path(str(getattr(module, "__file__", ""))).read_bytes())
+        except OSError:  # no source beside the code (a frozen build): the version must do
+            digest.update(name.encode())
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=1024)

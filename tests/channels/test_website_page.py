@@ -18,6 +18,7 @@ import html5lib
 import pytest
 
 from broadcaster.app import App
+from broadcaster.channels import static_site
 from broadcaster.channels.static_site import FEED_ENTRIES
 from broadcaster.channels.website import WebsiteChannel
 from broadcaster.config import WebsiteStaticTarget
@@ -420,3 +421,15 @@ def test_the_preview_of_a_revision_already_shown_still_reads_its_page(
     rendered = channel.prepare(first)
     assert rendered.files is not None and "updates/u-000.html" in rendered.files
     assert "Publicerad 12 december 2026 kl. 21:00" in channel.readable(first, rendered)
+
+
+def test_a_new_version_of_the_page_code_renders_every_page_once(
+    app: App, workspace_dir: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade that changes a filter (phone links, dates) must reach the earlier pages too."""
+    updates(app, clock, 2)
+    monkeypatch.setattr(static_site, "_code_fingerprint", lambda: "another version")
+    watch = Watch(site(workspace_dir), monkeypatch)
+    clock.advance(60)
+    publish(app, make_message(app, "web-borgholm", uid="u-new"))
+    assert set(watch.pages()) == {"u-000", "u-001", "u-new"}
