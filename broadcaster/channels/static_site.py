@@ -50,7 +50,14 @@ from broadcaster.rendering.markup import markdown_to_html
 from broadcaster.rendering.message import KIND_LABELS, SEVERITY_LABELS, Message
 from broadcaster.rendering.renderer import TemplateNamespace
 
-__all__ = ["SWITCH_ORDER", "SiteFolders", "StaticSite", "entry_from_message", "page_path"]
+__all__ = [
+    "SWITCH_ORDER",
+    "Built",
+    "SiteFolders",
+    "StaticSite",
+    "entry_from_message",
+    "page_path",
+]
 
 STATE_FILE = "announcements.json"
 PAGES_FOLDER = "updates"
@@ -73,6 +80,8 @@ _PAGE_CODE = (
     "broadcaster.rendering.message",
     "broadcaster.timeutil",
 )
+#: The entry fields that, with its content hash, say all a page shows (see _fingerprint).
+_IDENTITY = ("uid", "id", "revision", "content_hash", "published", "updated")
 #: Entry fields a page's fingerprint leaves out (see :func:`_fingerprint`).
 _NOT_ON_PAGE = frozenset({"cap", "render", "body_html"})
 
@@ -124,8 +133,12 @@ class StaticSite:
         """The site's CAP alerts and their feed."""
         return CapSite(self.organisation, self.timezone, self.exercise, self._url())
 
-    def publish(self, entry: dict[str, Any]) -> str:
+    def publish(self, entry: dict[str, Any], built: Built | None = None) -> str:
         """Add or update one announcement and switch the changed files at once.
+
+        ``built`` is what :meth:`prepare` built for this entry a moment ago (the worker renders
+        before it sends); it is switched as it is if the site's record and settings are still
+        those it was built from, and built anew otherwise.
 
         Returns:
             The announcement's page, relative to the site root.
@@ -137,6 +150,10 @@ class StaticSite:
         folders = self.folders
         with exclusive_lock(folders.lock):
             folders.discard_leftovers()
+            if built is not None and built.still_holds(self, entry):
+                if built.changed or not (self.root / "index.html").exists():
+                    self._switch(built.files)
+                return page_path(entry["uid"])
             entries = self._load()
             merged, changed = upsert(entries, self._recorded(entries, entry))
             if changed or not (self.root / "index.html").exists():
@@ -149,9 +166,29 @@ class StaticSite:
         The announcement's own page is among them even when it would not change (a revision
         already shown): it is what a preview reads to the approver.
         """
-        entries = self._load()
+        return self.prepare(entry).files
+
+    def prepare(self, entry: dict[str, Any]) -> Built:
+        """:meth:`preview`'s files, with what they were built from (for :meth:`publish`)."""
+        record = self._read_record()
+        entries = _entries_of(record)
         merged, changed = upsert(entries, self._recorded(entries, entry))
-        return self.build(merged, new=entry["uid"] if changed else None, page=entry["uid"])
+        files = self.build(merged, new=entry["uid"] if changed else None, page=entry["uid"])
+        return Built(
+            files=files,
+            changed=changed,
+            uid=entry["uid"],
+            revision=entry["revision"],
+            record=_digest(record),
+            settings=self._settings_key(),
+        )
+
+    def _read_record(self) -> bytes | None:
+        """``announcements.json`` as it is on disk (None: there is none yet)."""
+        try:
+            return (self.root / STATE_FILE).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):  # (a file where the folder should be
+            return None  # is for the write to report)
 
     def has(self, uid: str, revision: int) -> bool:
         """True when the site already shows this revision (or a newer one) of an announcement."""
@@ -167,6 +204,8 @@ class StaticSite:
         ``page``'s in any case; and the CAP alert of announcement ``new``'s latest revision:
         the alerts of earlier revisions are already written and never change.
         """
+        # First: it also makes the renderer forget templates that changed (see fingerprint).
+        settings = self._settings_key()
         ordered = sorted(entries, key=lambda e: (e["updated"], e["uid"]), reverse=True)
         listed = [_entry_view(e) for e in ordered if self._listed(e)]
         updated = max((datetime.fromisoformat(e["updated"]) for e in ordered), default=_EPOCH)
@@ -187,7 +226,6 @@ class StaticSite:
         added = next((e for e in entries if e["uid"] == new), None)
         if added and added.get("cap"):
             files[alert_path(added["cap"][-1]["identifier"])] = self.cap.alert(added)
-        settings = self._settings_key()
         pages = self._pages_on_disk()
         recorded = []
         for entry in ordered:
@@ -250,11 +288,7 @@ class StaticSite:
         replace_files(changed, temp_dir=self.folders.staging)
 
     def _load(self) -> list[dict[str, Any]]:
-        path = self.root / STATE_FILE
-        if not path.exists():
-            return []
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return list(data.get("announcements", []))
+        return _entries_of(self._read_record())
 
     def _state_json(self, entries: list[dict[str, Any]]) -> str:
         """``announcements.json``: the site's settings indented, then one announcement a line.
@@ -292,6 +326,32 @@ class StaticSite:
         # Stable per organisation, so feed readers keep their subscription across rebuilds.
         suffix = f"-{feed}" if feed else ""
         return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.organisation.website}#broadcaster{suffix}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Built:
+    """The files :meth:`StaticSite.prepare` built for one entry, and what they were built from.
+
+    Publishing right after a preview (as the worker does) would otherwise render everything
+    twice; these files are what that second rendering would give as long as the site's record
+    (the one input that changes between the two) and its settings are the same.
+    """
+
+    files: dict[str, str]
+    changed: bool
+    uid: str
+    revision: int
+    #: The SHA-256 of the ``announcements.json`` they were built from.
+    record: str
+    settings: str
+
+    def still_holds(self, site: StaticSite, entry: dict[str, Any]) -> bool:
+        """True when publishing ``entry`` to ``site`` now would build exactly these files."""
+        return (
+            (self.uid, self.revision) == (entry["uid"], entry["revision"])
+            and self.record == _digest(site._read_record())
+            and self.settings == site._settings_key()
+        )
 
 
 @dataclass(frozen=True)
@@ -338,6 +398,17 @@ class SiteFolders:
         remove_leftovers(self.served / CAP_FOLDER)
 
 
+def _entries_of(record: bytes | None) -> list[dict[str, Any]]:
+    """The announcements an ``announcements.json`` holds."""
+    if record is None:
+        return []
+    return list(json.loads(record.decode("utf-8")).get("announcements", []))
+
+
+def _digest(record: bytes | None) -> str:
+    return hashlib.sha256(record).hexdigest() if record is not None else ""
+
+
 def upsert(
     entries: list[dict[str, Any]], entry: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], bool]:
@@ -371,16 +442,21 @@ def _content(path: Path) -> bytes | None:
 
 
 def _fingerprint(settings: str, entry: dict[str, Any]) -> str:
-    """The hash of what the entry's page is rendered from: the settings and the entry's fields.
+    """The hash of what the entry's page is rendered from: the settings and the entry.
 
-    Its CAP records are not shown, and ``body_html`` is rendered again from ``body``. Every
-    value is a string, a number or None, so joining them is exact and costs far less than JSON
-    (this runs for every entry at every publish).
+    An entry's ``content_hash`` covers its text, severity, kind, language and link, so with its
+    ids and times it stands for the whole entry, cheaply (this runs for every entry at every
+    publish). An entry without one (written by hand) is hashed field by field. Its CAP records
+    are not shown, and ``body_html`` is rendered again from ``body``.
     """
-    fields = "\0".join(
-        f"{key}={value!r}" for key, value in sorted(entry.items()) if key not in _NOT_ON_PAGE
-    )
-    return hashlib.sha256(f"{settings}\0{fields}".encode()).hexdigest()
+    if entry.get("content_hash"):
+        keys: tuple[str, ...] = _IDENTITY
+    else:
+        keys = tuple(sorted(k for k in entry if k not in _NOT_ON_PAGE))
+    digest = hashlib.sha256(settings.encode())
+    for key in keys:
+        digest.update(f"\0{key}\0{entry.get(key)}".encode())
+    return digest.hexdigest()
 
 
 @functools.cache

@@ -29,7 +29,7 @@ from typing import ClassVar
 from broadcaster.channels.base import Channel, ChannelContext, Receipt, Rendered
 from broadcaster.channels.publish_output import KEPT_BYTES, kept_output
 from broadcaster.channels.publish_step import PublishSpec, Stamp, StepRunning, settled_stamp
-from broadcaster.channels.static_site import StaticSite, entry_from_message, page_path
+from broadcaster.channels.static_site import Built, StaticSite, entry_from_message, page_path
 from broadcaster.config import TargetConfig, WebsiteStaticTarget
 from broadcaster.errors import InputError, PermanentError, RenderError, TransientError
 from broadcaster.rendering.message import Message
@@ -42,6 +42,8 @@ __all__ = ["WebsiteChannel"]
 _STEP_GRACE_S = 5.0
 #: How often a waiting send or verify looks whether the publish step has finished.
 _POLL_S = 0.05
+#: How many renderings send may still pick up (the worker renders a few ahead at most).
+_BUILT_KEPT = 8
 #: A failed publish step's output up to this many lines is its error as it is.
 _SHORT_OUTPUT_LINES = 3
 
@@ -68,6 +70,8 @@ class WebsiteChannel(Channel):
                 "has no adapter in this version of broadcaster (static mode works)"
             )
         self.static_target = target
+        self._built: dict[int, Built] = {}
+        self._lock = threading.Lock()
 
     def call_timeout(self) -> float:
         """Room for the files, a previous publish step still running, and this one's."""
@@ -91,7 +95,14 @@ class WebsiteChannel(Channel):
 
     def render(self, message: Message) -> Rendered:
         """The site's files as they will be once this message is published."""
-        return Rendered(files=self._site(message).preview(entry_from_message(message)))
+        built = self._site(message).prepare(entry_from_message(message))
+        # Kept for send: the worker renders, then sends what it rendered; if the site is still
+        # as it was, send switches these files rather than render them all again.
+        with self._lock:
+            self._built[id(built.files)] = built
+            while len(self._built) > _BUILT_KEPT:
+                self._built.pop(next(iter(self._built)))
+        return Rendered(files=built.files)
 
     def readable(self, message: Message, rendered: Rendered) -> str:
         """The update's own page as a visitor reads it (banner, title, time, body, contacts)."""
@@ -110,8 +121,12 @@ class WebsiteChannel(Channel):
         its own; a later send or verify of the delivery waits for it.
         """
         site = self._site(message)
+        with self._lock:
+            built = self._built.pop(id(rendered.files), None)
+        if built is not None and built.files is not rendered.files:
+            built = None  # not what this adapter rendered for it
         try:
-            path = await asyncio.to_thread(site.publish, entry_from_message(message))
+            path = await asyncio.to_thread(site.publish, entry_from_message(message), built)
         except RenderError as exc:
             raise PermanentError(self.name, f"templates fail: {exc}") from None
         except OSError as exc:

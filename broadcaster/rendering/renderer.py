@@ -68,6 +68,7 @@ class Renderer:
         self.bundled_dir = bundled_templates_dir()
         loaders = [FileSystemLoader(d) for d in (self.override_dir, self.bundled_dir) if d]
         self._loader = ChoiceLoader(loaders)
+        self._fingerprints: dict[str, str] = {}
         self.env = SandboxedEnvironment(
             loader=self._loader,
             undefined=_NamedUndefined,
@@ -104,13 +105,20 @@ class Renderer:
     def fingerprint(self, prefix: str) -> str:
         """A hash of the templates under ``prefix`` as they load now (an override or a default).
 
-        Output rendered from them is up to date while this stays the same.
+        Output rendered from them is up to date while this stays the same. When it changed
+        since the last call, the compiled templates are forgotten: Jinja notices a template
+        file that changed, but not an override that appeared in front of a default.
         """
         digest = hashlib.sha256()
         for name in sorted(n for n in self._loader.list_templates() if n.startswith(prefix)):
             source = self._loader.get_source(self.env, name)[0]
             digest.update(f"{name}\0{source}\0".encode())
-        return digest.hexdigest()
+        found = digest.hexdigest()
+        if self._fingerprints.setdefault(prefix, found) != found:
+            self._fingerprints[prefix] = found
+            if self.env.cache is not None:
+                self.env.cache.clear()
+        return found
 
     def _display(self, filename: str | None, name: str) -> str:
         """A template's path as the administrator knows it (override or bundled default)."""

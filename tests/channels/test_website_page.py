@@ -314,8 +314,14 @@ def test_a_new_update_renders_and_writes_only_what_changes(
     watch = Watch(root, monkeypatch)
     clock.advance(60)
     publish(app, make_message(app, "web-borgholm", uid="u-new", title="Nytt"))
-    # prepare (the preview) and send each render the new page, never an earlier one
-    assert watch.pages() == ["u-new", "u-new"]
+    # prepare (the worker's preview) renders the new page, never an earlier one; send
+    # switches what prepare rendered
+    assert watch.pages() == ["u-new"]
+    assert sorted(watch.rendered) == [
+        "website/announcement.html:u-new",
+        "website/feed.atom",
+        "website/index.html",
+    ]
     assert sorted(watch.switched) == [
         "announcements.json",
         "cap/borgholm-u-new-r1.xml",
@@ -360,15 +366,15 @@ def test_a_changed_template_renders_every_page_once(
     clock.advance(60)
     publish(app, make_message(app, "web-borgholm", uid="u-new"))
     channel = channel_for(app)
-    # the preview renders every page the send then writes: each earlier page once more
-    assert watch.pages() == sorted(["u-000", "u-001", "u-002", "u-new"] * 2)
+    # every earlier page is rendered once more, by the preview the send then switches
+    assert watch.pages() == ["u-000", "u-001", "u-002", "u-new"]
     for page in ("u-000", "u-001", "u-002", "u-new"):
         assert "Utsänt" in (root / f"updates/{page}.html").read_text(encoding="utf-8")
     watch.clear()
     clock.advance(60)
     message = make_message(app, "web-borgholm", uid="u-newer")
     asyncio.run(channel.send(message, channel.prepare(message)))
-    assert watch.pages() == ["u-newer", "u-newer"]  # once was enough
+    assert watch.pages() == ["u-newer"]  # once was enough
 
 
 def test_a_changed_setting_renders_every_page_and_a_missing_page_comes_back(
@@ -433,3 +439,43 @@ def test_a_new_version_of_the_page_code_renders_every_page_once(
     clock.advance(60)
     publish(app, make_message(app, "web-borgholm", uid="u-new"))
     assert set(watch.pages()) == {"u-000", "u-001", "u-new"}
+
+
+def test_a_site_changed_between_preview_and_send_is_built_again(
+    app: App, workspace_dir: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker publishes in between: send must not switch the stale preview."""
+    root = site(workspace_dir)
+    updates(app, clock, 2)
+    channel = channel_for(app)
+    clock.advance(60)
+    mine = make_message(app, "web-borgholm", uid="mine", title="Mitt")
+    rendered = channel.prepare(mine)
+    clock.advance(60)
+    publish(app, make_message(app, "web-borgholm", uid="theirs", title="Deras"))
+    watch = Watch(root, monkeypatch)
+    asyncio.run(channel.send(mine, rendered))
+    assert watch.pages() == ["mine"]  # built again, from the record as it is now
+    index = (root / "index.html").read_text(encoding="utf-8")
+    assert "Mitt" in index and "Deras" in index
+    data = json.loads((root / "announcements.json").read_text(encoding="utf-8"))
+    assert {e["uid"] for e in data["announcements"]} == {"u-000", "u-001", "mine", "theirs"}
+
+
+def test_a_changed_template_between_preview_and_send_is_built_again(
+    app: App, workspace_dir: Path, clock: FakeClock
+) -> None:
+    updates(app, clock, 1)
+    channel = channel_for(app)
+    clock.advance(60)
+    message = make_message(app, "web-borgholm", uid="u-new")
+    rendered = channel.prepare(message)
+    override = workspace_dir / "templates" / "website" / "_entry.html"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    bundled = app.renderer.bundled_dir / "website" / "_entry.html"
+    override.write_text(
+        bundled.read_text(encoding="utf-8").replace("Publicerad", "Utsänt"), encoding="utf-8"
+    )
+    asyncio.run(channel.send(message, rendered))
+    for page in ("u-000", "u-new"):
+        assert "Utsänt" in (site(workspace_dir) / f"updates/{page}.html").read_text("utf-8")
