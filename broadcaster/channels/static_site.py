@@ -22,7 +22,10 @@ new revision's page and alert. An earlier update's page depends on nothing but i
 the site's settings (templates, organisation, exercise, target options), so each entry keeps the
 fingerprint of what its page was rendered from (``render``); a page is rendered again only when
 that differs: its own correction or retraction, or a template or setting that changed (then
-every page once).
+every page once). And it renders once: the worker renders a delivery before sending it (its
+check), :meth:`StaticSite.prepare` keeps what it built with the SHA-256 of the record it read
+(:class:`Built`), and the publish that follows switches those very files unless the record or
+the settings changed meanwhile.
 """
 
 from __future__ import annotations
