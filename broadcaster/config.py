@@ -272,6 +272,12 @@ class WebsiteStaticTarget(_Target):
     publish_command: list[str] | None = None
     #: The publish step is stopped (and retried later) when it runs longer than this.
     publish_timeout_seconds: float = Field(120.0, gt=0, le=3600)
+    #: The index shows this many of the newest updates in full and links the older ones, so the
+    #: page stays small after a hundred updates.
+    inline_updates: int = Field(10, ge=1, le=1000)
+    #: A retracted update is shown marked as withdrawn ("mark"), or taken off the index and the
+    #: feed ("remove"; its own page then says only that it was withdrawn).
+    retracted: Literal["mark", "remove"] = "mark"
 
 
 class WebsiteWebhookTarget(_Target):

@@ -237,6 +237,10 @@ def _delivery_json(delivery: Delivery, revision: int | None) -> dict[str, Any]:
         "state": str(delivery.state),
         "attempts": delivery.attempts,
         "platform_id": delivery.platform_id,
+        # What else the platform's answer said (a website's publish step: its exit status and
+        # output). Ids, never a secret by the Receipt's contract; free text in it is masked by
+        # the adapter that stores it (a chat id must not be masked as if it were a number).
+        "receipt_data": dict(delivery.receipt_data) if delivery.receipt_data else None,
         # Masked again on the way out: rows written before masking was done on storing.
         "last_error": _masked(delivery.last_error),
         "next_attempt_at": _iso(delivery.next_attempt_at),

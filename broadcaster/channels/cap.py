@@ -53,6 +53,7 @@ cancellation rather than an alert that silently disappeared.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -239,17 +240,22 @@ class CapSite:
         _link(feed, "alternate", "text/html", home)
         if self.url:
             _link(feed, "self", "application/atom+xml", f"{self.url}{FEED_PATH}")
-        for entry, record in latest:
-            item = _add(feed, "entry")
-            key = f"{record['sender']},{record['identifier']}"
-            _add(item, "id", f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, key)}")
-            _add(item, "title", self._headline(entry))
-            _add(item, "updated", record["sent"])
-            href = f"{self.url}{alert_path(record['identifier'])}" if self.url else ""
-            _link(item, "alternate", CAP_MEDIA_TYPE, href or f"{record['identifier']}.xml")
-            page = f"updates/{entry['uid']}.html"
-            _link(item, "related", "text/html", f"{self.url}{page}" if self.url else f"../{page}")
-        return _document(feed)
+        items = "".join(
+            _feed_entry(
+                self.url,
+                self._headline(entry),
+                entry["uid"],
+                record["sender"],
+                record["identifier"],
+                record["sent"],
+            )
+            for entry, record in latest
+        )
+        # The entries go where the last of the feed's own elements ends, indented as
+        # ET.indent would have indented them; each is serialised once (see _feed_entry).
+        head = _document(feed)
+        end = head.rindex("</feed>")
+        return f"{head[:end]}{items}{head[end:]}"
 
     def _prefix(self) -> str:
         return "ÖVNING: " if self.exercise else ""
@@ -257,6 +263,26 @@ class CapSite:
     def _headline(self, entry: dict[str, Any]) -> str:
         label = KIND_LABELS[RevisionKind(entry["kind"])]
         return f"{self._prefix()}{label + ': ' if label else ''}{entry['title']}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _feed_entry(url: str, headline: str, uid: str, sender: str, identifier: str, sent: str) -> str:
+    """One entry of ``cap/index.atom``, indented for its place in the feed, ending in a newline.
+
+    An alert never changes, so neither does its entry: cached, as the feed lists every current
+    alert again at every publish and serialising them all anew would grow with the site.
+    """
+    item = ET.Element("entry")
+    key = f"{sender},{identifier}"
+    _add(item, "id", f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, key)}")
+    _add(item, "title", headline)
+    _add(item, "updated", sent)
+    href = f"{url}{alert_path(identifier)}" if url else ""
+    _link(item, "alternate", CAP_MEDIA_TYPE, href or f"{identifier}.xml")
+    page = f"updates/{uid}.html"
+    _link(item, "related", "text/html", f"{url}{page}" if url else f"../{page}")
+    ET.indent(item, space="  ", level=1)
+    return f"  {ET.tostring(item, encoding='unicode')}\n"
 
 
 def _reference(record: dict[str, str]) -> str:

@@ -69,10 +69,6 @@ class Stamp:
         """True when the command ran to the end and exited 0."""
         return self.exit_code == 0 and not self.timed_out
 
-    def last_lines(self, count: int = 3) -> list[str]:
-        """The command's last lines of output, for an error message."""
-        return self.output_tail.strip().splitlines()[-count:]
-
 
 @dataclass(frozen=True)
 class StepFiles:

@@ -9,20 +9,27 @@ uid and revision, switched at once; see :mod:`~broadcaster.channels.static_site`
 publish step, run at most once per delivery by a process of its own that records the result (see
 :mod:`~broadcaster.channels.publish_step`). ``send`` resumes at the first step not known to be
 done; ``verify`` answers yes only when every step is.
+
+The publish step's exit status and the tail of its output stay with the delivery: in the
+receipt's data when it succeeded (``publish_exit_code``, ``publish_output``,
+``publish_finished``), in the error (its ``last_error``) when it failed; masked as
+:mod:`~broadcaster.channels.publish_output` says.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import subprocess
 import threading
 from pathlib import Path
 from typing import ClassVar
 
 from broadcaster.channels.base import Channel, ChannelContext, Receipt, Rendered
+from broadcaster.channels.publish_output import KEPT_BYTES, kept_output
 from broadcaster.channels.publish_step import PublishSpec, Stamp, StepRunning, settled_stamp
-from broadcaster.channels.static_site import StaticSite, entry_from_message, page_path
+from broadcaster.channels.static_site import Built, StaticSite, entry_from_message, page_path
 from broadcaster.config import TargetConfig, WebsiteStaticTarget
 from broadcaster.errors import InputError, PermanentError, RenderError, TransientError
 from broadcaster.rendering.message import Message
@@ -35,6 +42,10 @@ __all__ = ["WebsiteChannel"]
 _STEP_GRACE_S = 5.0
 #: How often a waiting send or verify looks whether the publish step has finished.
 _POLL_S = 0.05
+#: How many renderings send may still pick up (the worker renders a few ahead at most).
+_BUILT_KEPT = 8
+#: A failed publish step's output up to this many lines is its error as it is.
+_SHORT_OUTPUT_LINES = 3
 
 
 class WebsiteChannel(Channel):
@@ -59,6 +70,8 @@ class WebsiteChannel(Channel):
                 "has no adapter in this version of broadcaster (static mode works)"
             )
         self.static_target = target
+        self._built: dict[int, Built] = {}
+        self._lock = threading.Lock()
 
     def call_timeout(self) -> float:
         """Room for the files, a previous publish step still running, and this one's."""
@@ -76,11 +89,20 @@ class WebsiteChannel(Channel):
             public_url=self.static_target.public_url,
             language=message.content.language,
             timezone=self.context.timezone,
+            inline_updates=self.static_target.inline_updates,
+            retracted=self.static_target.retracted,
         )
 
     def render(self, message: Message) -> Rendered:
         """The site's files as they will be once this message is published."""
-        return Rendered(files=self._site(message).preview(entry_from_message(message)))
+        built = self._site(message).prepare(entry_from_message(message))
+        # Kept for send: the worker renders, then sends what it rendered; if the site is still
+        # as it was, send switches these files rather than render them all again.
+        with self._lock:
+            self._built[id(built.files)] = built
+            while len(self._built) > _BUILT_KEPT:
+                self._built.pop(next(iter(self._built)))
+        return Rendered(files=built.files)
 
     def readable(self, message: Message, rendered: Rendered) -> str:
         """The update's own page as a visitor reads it (banner, title, time, body, contacts)."""
@@ -99,15 +121,20 @@ class WebsiteChannel(Channel):
         its own; a later send or verify of the delivery waits for it.
         """
         site = self._site(message)
+        with self._lock:
+            built = self._built.pop(id(rendered.files), None)
+        if built is not None and built.files is not rendered.files:
+            built = None  # not what this adapter rendered for it
         try:
-            path = await asyncio.to_thread(site.publish, entry_from_message(message))
+            path = await asyncio.to_thread(site.publish, entry_from_message(message), built)
         except RenderError as exc:
             raise PermanentError(self.name, f"templates fail: {exc}") from None
         except OSError as exc:
             # Disk full, permissions, a missing mount: an administrator can fix it, so retry.
             raise TransientError(self.name, f"cannot write {site.root}: {exc}") from None
         if self.static_target.publish_command:
-            await self._publish(self._spec(message, site))
+            stamp = await self._publish(self._spec(message, site))
+            return Receipt(path, _published(stamp))
         return Receipt(path)
 
     async def verify(self, message: Message) -> Receipt | None:
@@ -119,6 +146,7 @@ class WebsiteChannel(Channel):
             stamp = await self._settled_stamp(self._spec(message, site))
             if stamp is None or not stamp.succeeded:
                 return None
+            return Receipt(page_path(message.uid), _published(stamp))
         return Receipt(page_path(message.uid))
 
     def _spec(self, message: Message, site: StaticSite) -> PublishSpec:
@@ -137,11 +165,11 @@ class WebsiteChannel(Channel):
             },
         )
 
-    async def _publish(self, spec: PublishSpec) -> None:
+    async def _publish(self, spec: PublishSpec) -> Stamp:
         """Run the publish step unless a stamp records its success; raise if it failed."""
         done = await self._settled_stamp(spec)
         if done is not None and done.succeeded:
-            return
+            return done
         try:
             status = await _run_detached(spec.argv(), spec.files.errors)
         except OSError as exc:
@@ -155,18 +183,25 @@ class WebsiteChannel(Channel):
                 f"{error or 'no error output'}",
             )
         self._raise_for(stamp)
+        return stamp
 
     def _raise_for(self, stamp: Stamp) -> None:
+        """Raise the failure a stamp records: its exit status and its output's tail, masked."""
+        lines = _output(stamp).splitlines()
+        output = " / ".join(lines)
+        if len(lines) > _SHORT_OUTPUT_LINES:  # the last line first: it usually says what failed
+            output = f"{lines[-1]} (its output's last {KEPT_BYTES} bytes: {output})"
         if stamp.timed_out:
             raise TransientError(
                 self.name,
                 "publish_command ran longer than publish_timeout_seconds "
-                f"({self.static_target.publish_timeout_seconds:g} s) and was stopped",
+                f"({self.static_target.publish_timeout_seconds:g} s) and was stopped"
+                + (f"; its output ended: {output}" if output else ""),
             )
         if not stamp.succeeded:
             raise TransientError(
                 self.name,
-                f"publish_command exited with {stamp.exit_code}: {' / '.join(stamp.last_lines())}",
+                f"publish_command exited with {stamp.exit_code}: {output or 'no output'}",
             )
 
     async def _settled_stamp(self, spec: PublishSpec) -> Stamp | None:
@@ -194,6 +229,21 @@ class WebsiteChannel(Channel):
             except OSError as exc:
                 raise TransientError(self.name, f"cannot read the publish record: {exc}") from None
             await asyncio.sleep(_POLL_S)
+
+
+def _output(stamp: Stamp) -> str:
+    """The tail of the command's output as kept on the delivery (the command's environment
+    was the worker's: see :func:`~broadcaster.channels.publish_output.kept_output`)."""
+    return kept_output(stamp.output_tail, os.environ)
+
+
+def _published(stamp: Stamp) -> dict[str, str | int]:
+    """What a receipt keeps of a publish step that succeeded."""
+    return {
+        "publish_exit_code": stamp.exit_code or 0,
+        "publish_output": _output(stamp),
+        "publish_finished": stamp.finished,
+    }
 
 
 async def _run_detached(argv: list[str], errors: Path) -> int:

@@ -8,6 +8,7 @@ instead of an empty line in a crisis message.
 
 from __future__ import annotations
 
+import hashlib
 import traceback
 from collections.abc import Mapping
 from datetime import datetime
@@ -66,8 +67,10 @@ class Renderer:
         self.override_dir = override_dir if override_dir and override_dir.is_dir() else None
         self.bundled_dir = bundled_templates_dir()
         loaders = [FileSystemLoader(d) for d in (self.override_dir, self.bundled_dir) if d]
+        self._loader = ChoiceLoader(loaders)
+        self._fingerprints: dict[str, str] = {}
         self.env = SandboxedEnvironment(
-            loader=ChoiceLoader(loaders),
+            loader=self._loader,
             undefined=_NamedUndefined,
             autoescape=select_autoescape(("html", "xml", "atom"), default_for_string=False),
             trim_blocks=True,
@@ -98,6 +101,24 @@ class Renderer:
             filename, line = _template_frame(exc, name)
             where = self._display(filename, name)
             raise RenderError(f"{where}, line {line}: {exc.message}") from None
+
+    def fingerprint(self, prefix: str) -> str:
+        """A hash of the templates under ``prefix`` as they load now (an override or a default).
+
+        Output rendered from them is up to date while this stays the same. When it changed
+        since the last call, the compiled templates are forgotten: Jinja notices a template
+        file that changed, but not an override that appeared in front of a default.
+        """
+        digest = hashlib.sha256()
+        for name in sorted(n for n in self._loader.list_templates() if n.startswith(prefix)):
+            source = self._loader.get_source(self.env, name)[0]
+            digest.update(f"{name}\0{source}\0".encode())
+        found = digest.hexdigest()
+        if self._fingerprints.setdefault(prefix, found) != found:
+            self._fingerprints[prefix] = found
+            if self.env.cache is not None:
+                self.env.cache.clear()
+        return found
 
     def _display(self, filename: str | None, name: str) -> str:
         """A template's path as the administrator knows it (override or bundled default)."""

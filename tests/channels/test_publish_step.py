@@ -17,12 +17,15 @@ import pytest
 
 from broadcaster.app import App
 from broadcaster.channels.base import Receipt
+from broadcaster.channels.publish_output import KEPT_BYTES, kept_output
 from broadcaster.channels.website import WebsiteChannel
 from broadcaster.config import WebsiteStaticTarget
 from broadcaster.errors import TransientError
 from broadcaster.rendering.message import Message
 from tests.channels.test_website import publish, site
+from tests.conftest import Cli, FakeClock, replace_config
 from tests.factories import make_message
+from tests.test_delivery import by_target, dispatched, drain
 
 LOG_KEY = 'echo "$BROADCASTER_DELIVERY_KEY" >> publish.log'
 
@@ -228,3 +231,106 @@ def test_verify_needs_every_step_and_send_resumes_at_the_first_missing(
     assert {p: p.stat().st_mtime_ns for p in written} == written  # files untouched
     assert publish_log(workspace_dir) == [message.idempotency_key]
     assert verify(channel, message) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the real worker: the exit status and the output's tail stay with the delivery
+
+#: Fails on its first two runs (as rsync does when the backup host is unreachable), then works;
+#: it prints a password in a URL, a secret from its environment and a phone number as well.
+FLAKY = """
+n=$(cat runs 2>/dev/null || echo 0); n=$((n + 1)); echo $n > runs
+echo "run $n: rsync -a site/borgholm/ rsync://kris:hunter2hunter2@backup.example/kris/"
+echo "token in env: $PUBLISH_TEST_TOKEN; jour +46 70 123 45 67"
+if [ $n -lt 3 ]; then
+    echo "rsync: failed to connect to backup.example: Connection refused" >&2; exit 10
+fi
+echo "sent 48213 bytes  received 1190 bytes"
+"""
+
+
+def with_publish_command(app: App, script: str) -> None:
+    """``web-borgholm`` with ``sh -c script`` as its publish_command, as if configured so."""
+    targets = [
+        t.model_copy(update={"publish_command": ["sh", "-c", script]})
+        if t.id == "web-borgholm"
+        else t
+        for t in app.config.targets
+    ]
+    replace_config(app, targets=targets)
+
+
+def test_a_publish_failing_twice_is_sent_on_the_third_attempt_with_its_output_kept(
+    db_app: App, workspace_dir: Path, clock: FakeClock, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISH_TEST_TOKEN", "s3cr3t-t0ken-value")
+    with_publish_command(db_app, FLAKY)
+    announcement_id = dispatched(db_app)
+    errors = []
+    for attempt in (1, 2):
+        drain(db_app)
+        found = by_target(db_app, announcement_id)
+        assert found["web-morbylanga"]["state"] == "sent"  # nothing of it holds others back
+        borgholm = found["web-borgholm"]
+        assert (borgholm["state"], borgholm["attempts"]) == ("retrying", attempt)
+        errors.append(str(borgholm["last_error"]))
+        clock.advance(3600)  # past any backoff
+    assert errors[0].startswith("TransientError: publish_command exited with 10: run 1: rsync -a")
+    assert errors[1].startswith("TransientError: publish_command exited with 10: run 2: rsync -a")
+    assert errors[1].endswith("failed to connect to backup.example: Connection refused")
+    drain(db_app)
+    status = cli("status", str(announcement_id), "--json")
+    assert status.exit_code == 0, status.stderr
+    borgholm = next(d for d in status.json()["deliveries"] if d["target"] == "web-borgholm")
+    assert (borgholm["state"], borgholm["attempts"], borgholm["last_error"]) == ("sent", 3, None)
+    data = borgholm["receipt_data"]
+    assert data["publish_exit_code"] == 0
+    assert data["publish_finished"].startswith("20")
+    assert data["publish_output"].splitlines() == [
+        "run 3: rsync -a site/borgholm/ rsync://kris:***@backup.example/kris/",
+        "token in env: ***; jour +46 70 *** ** 67",
+        "sent 48213 bytes  received 1190 bytes",
+    ]
+    everything = status.stdout + "".join(errors)
+    for secret in ("hunter2", "s3cr3t-t0ken-value", "123 45 67"):
+        assert secret not in everything
+    assert (workspace_dir / "runs").read_text().strip() == "3"
+    # The site was written on the first attempt and not again: only the publish step was retried.
+    assert borgholm["platform_id"].startswith("updates/")
+
+
+def test_a_long_output_is_kept_as_its_last_two_kilobytes_from_a_whole_line(
+    app: App, workspace_dir: Path
+) -> None:
+    channel = channel_with(app, 'for i in $(seq 1 400); do echo "line $i of the transfer"; done')
+    receipt = send(channel, make_message(app, "web-borgholm"))
+    output = str(receipt.data["publish_output"])
+    assert 1900 < len(output.encode()) <= KEPT_BYTES
+    assert output.splitlines()[-1] == "line 400 of the transfer"
+    assert output.splitlines()[0].startswith("line ")  # no line cut in half
+
+
+def test_kept_output_masks_secrets_and_numbers() -> None:
+    environ = {"RSYNC_PASSWORD": "correct-horse", "HOME": "/home/kris", "API_KEY": "abc"}
+    output = (
+        "using RSYNC_PASSWORD=correct-horse\n"
+        "https://deploy:p4ss@cms.example/ and sftp://u:pw@host:22/x\n"
+        "ring 070-123 45 67, home /home/kris, key abc\n"
+    )
+    assert kept_output(output, environ).splitlines() == [
+        "using RSYNC_PASSWORD=***",
+        "https://deploy:***@cms.example/ and sftp://u:***@host:22/x",
+        # a short value is no secret worth masking a text for; a path is no secret at all
+        "ring 070 *** ** 67, home /home/kris, key abc",
+    ]
+
+
+def test_a_long_failing_output_leads_with_its_last_line(app: App) -> None:
+    channel = channel_with(
+        app, 'for i in $(seq 1 50); do echo "copying file $i"; done; echo "disk full" >&2; exit 11'
+    )
+    with pytest.raises(TransientError) as caught:
+        send(channel, make_message(app, "web-borgholm"))
+    error = caught.value.message
+    assert error.startswith("publish_command exited with 11: disk full (its output's last 2048")
+    assert error.endswith("copying file 49 / copying file 50 / disk full)")
