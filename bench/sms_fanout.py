@@ -1,0 +1,684 @@
+"""SMS fan-out: 25,000 recipients through the real twilio SDK to the sandbox's Twilio, end to end.
+
+What users run is what is measured, at default options:
+
+* the platform sandbox (:class:`broadcaster.sandbox.Sandbox`, in a process of its own) answers
+  every Twilio request 50 ms late (its ``latency`` fault);
+* a workspace made by ``broadcaster init``, its ``.env`` pointed at the sandbox, one SMS target
+  at the sandbox's Twilio account with only what a user must write (list, sender, the
+  ``env:`` references of the account SID and auth token) and the adapter's defaults otherwise
+  (see :func:`sms_target_block` for the one exception, the per-target rate limit);
+* N fictitious Swedish mobile numbers imported with ``broadcaster lists import``; an
+  announcement drafted, submitted and approved by two approvers (``draft``, ``submit``,
+  ``approve`` as in ``broadcaster demo``); ``broadcaster send`` timed (the dispatch: N
+  deliveries and N jobs in one transaction);
+* ``broadcaster worker --until-idle`` processes, started together, until every delivery is
+  sent: wall time, messages/s, each worker's peak RSS (Linux ``VmHWM`` of the worker process,
+  polled while it runs). Run with one worker (the README's default for SQLite) and with two.
+  The sandbox's record then has to show exactly N messages created, one to each number.
+
+Peers, against the same sandbox with the same latency, in the same run:
+
+* (a) the ceiling: a bare asynchronous httpx loop posting the same create requests (the form
+  fields the workers sent, Basic auth) with the same number of requests in flight as the
+  workers keep (each worker's ``min(max_in_flight, target concurrency)``, times the workers);
+* (b) Apprise used the usual way: one ``twilio://`` URL carrying 200 recipients, ``notify()``
+  once; its Twilio plugin's ``notify_sms_url`` class attribute is pointed at the sandbox in
+  this process (Apprise has no setting for another API host).
+
+Targets (2 cores): >= 400 messages/s end to end, >= 0.7 of the ceiling, <= 300 MB peak RSS at
+25,000 and at 250,000 recipients, >= 50x Apprise, dispatch (``broadcaster send``) < 2 s.
+Figures are printed against the targets, never asserted; a run that loses or duplicates a
+message stops with an error.
+
+Numbers: PTS keeps only 070-17 406 05 ... 070-17 406 99 for fiction, far fewer than needed, so
+the lists are the consecutive numbers from 070-174 00 00 (25,000: up to 070-176 49 99). They are
+only ever sent to the loopback sandbox (the sandbox's ``.env`` makes the workspace an exercise,
+which refuses any other platform address).
+
+Run: ``.venv/bin/python bench/sms_fanout.py`` (a few minutes); ``--large`` for 250,000
+recipients (one worker; about ten minutes); ``--recipients N --quick`` for a smoke run (one
+worker, a 10-recipient Apprise run). The last line is ``RESULT recipients=... msgs_per_s=...
+peak_rss_mb=... ceiling_msgs_per_s=... ratio_vs_ceiling=... apprise_msgs_per_s=...
+ratio_vs_apprise=... dispatch_s=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+N = 25_000
+N_LARGE = 250_000
+APPRISE_RECIPIENTS = 200
+LATENCY_S = 0.05
+#: The ceiling posts at most this many messages (its rate does not depend on the count).
+CEILING_MAX = 25_000
+
+TARGET_MSGS_PER_S = 400.0
+TARGET_VS_CEILING = 0.7
+TARGET_RSS_MB = 300.0
+TARGET_VS_APPRISE = 50.0
+TARGET_DISPATCH_S = 2.0
+
+#: The bench's per-target limit when the adapter's default would not allow the target rate.
+BENCH_RATE_PER_SECOND = 1000.0
+
+BIN = Path(sys.executable).parent
+BROADCASTER = str(BIN / "broadcaster")
+AUTHOR = "kommunikator"
+APPROVERS = ("anna.hasselbom", "jens.odevall")
+TARGET_ID = "sms-bench"
+LIST_NAME = "bench-invanare"
+SENDER = "Borgholm"
+TITLE = "Dataintrång"
+BODY = (
+    "Kommunens servrar är avstängda efter ett dataintrång. "
+    "Ring växeln på 0485-880 00 om du behöver hjälp."
+)
+#: 070-174 00 00 as a national number; the lists count up from here.
+FIRST_NUMBER = 701_740_000
+APPRISE_FIRST_NUMBER = 702_740_000
+APPRISE_SOURCE = "46701740605"  # PTS's fiction range
+
+
+def numbers(count: int, first: int = FIRST_NUMBER) -> list[str]:
+    """``count`` E.164 numbers counting up from ``first`` (``+46`` and the national number)."""
+    return [f"+46{first + n}" for n in range(count)]
+
+
+def digest(values: Sequence[str]) -> str:
+    """A short fingerprint of a set of numbers, to compare what was sent with the list."""
+    return hashlib.sha256("\n".join(sorted(values)).encode()).hexdigest()[:16]
+
+
+def peak_rss_kb(pid: int | str = "self") -> int:
+    """A process's peak resident memory (``VmHWM``; 0 when it is gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The sandbox, in a process of its own (so that neither the workers nor the peers share its
+# interpreter); this script runs it with --sandbox-process and talks to it over stdin/stdout.
+
+
+def sandbox_main() -> None:
+    """``--sandbox-process``: serve the sandbox with the latency fault; answer commands."""
+    from broadcaster.sandbox import Sandbox
+
+    with Sandbox() as sandbox:
+        sandbox.faults.latency("twilio", LATENCY_S)
+        full = sandbox.app.ctx.specs.full
+        print(json.dumps({"env": sandbox.env(), "full_validation": full}), flush=True)
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "summary":
+                answer = _summary(sandbox)
+            elif command == "reset":
+                sandbox.reset()
+                sandbox.faults.latency("twilio", LATENCY_S)
+                answer = {"ok": True}
+            else:
+                break
+            answer["rss_mb"] = peak_rss_kb() / 1024
+            print(json.dumps(answer), flush=True)
+
+
+def _summary(sandbox: Any) -> dict[str, Any]:
+    """What Twilio received: creates accepted and refused, lookups, messages per number."""
+    posts = [
+        r
+        for r in sandbox.records.find("twilio", direction="in", method="POST")
+        if r.path.endswith("/Messages.json")
+    ]
+    accepted = [r for r in posts if r.status == 201]
+    refused = Counter(str(r.status) for r in posts if r.status != 201)
+    lookups = len(sandbox.records.find("twilio", direction="in", method="GET"))
+    per_number = Counter(message.to for message in sandbox.twilio.messages())
+    sample = dict(accepted[0].form or {}) if accepted else {}
+    sample.pop("To", None)  # the number differs per request; the rest is the same
+    bodies = Counter(r.field("Body") for r in accepted)
+    return {
+        "posts": len(posts),
+        "created": sum(per_number.values()),
+        "numbers": len(per_number),
+        "duplicates": sum(n - 1 for n in per_number.values() if n > 1),
+        "refused": dict(refused),
+        "lookups": lookups,
+        "digest": digest(list(per_number)),
+        "form": {k: v[-1] for k, v in sample.items()},
+        "bodies": len(bodies),
+        "first_at": min((r.at for r in accepted), default=0.0),
+        "last_at": max((r.at for r in accepted), default=0.0),
+    }
+
+
+class SandboxProcess:
+    """The sandbox child process: its ``.env`` and commands."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--sandbox-process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        hello = self._read()
+        self.env: dict[str, str] = hello["env"]
+        self.full_validation: bool = hello["full_validation"]
+
+    @property
+    def base_url(self) -> str:
+        return self.env["BROADCASTER_SANDBOX_URL"]
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the sandbox process stopped")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.write("stop\n")
+                self.process.stdin.close()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextlib.contextmanager
+def sandbox_process() -> Iterator[SandboxProcess]:
+    sandbox = SandboxProcess()
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The workspace, made and driven with the CLI
+
+
+@dataclass
+class Workspace:
+    """A ``broadcaster init`` folder pointed at the sandbox, with the SMS target and its list."""
+
+    root: Path
+    env: dict[str, str]
+    rate_note: str = ""
+    import_s: float = 0.0
+
+    def cli(self, *args: str, person: str = AUTHOR) -> subprocess.CompletedProcess[str]:
+        """Run ``broadcaster ARGS`` in the workspace as ``person``; stop the bench on failure."""
+        done = subprocess.run(
+            [BROADCASTER, *args],
+            cwd=self.root,
+            env={**self.env, "BROADCASTER_USER": person},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"broadcaster {' '.join(args)} exited {done.returncode}:\n{done.stderr}"
+            )
+        return done
+
+    def json(self, *args: str, person: str = AUTHOR) -> Any:
+        return json.loads(self.cli(*args, "--json", person=person).stdout)
+
+
+def base_env() -> dict[str, str]:
+    """This environment without anything that would pick another workspace or identity."""
+    env = dict(os.environ)
+    for name in ("BROADCASTER_CONFIG", "BROADCASTER_USER"):
+        env.pop(name, None)
+    return env
+
+
+def sms_defaults() -> tuple[float | None, int, int]:
+    """The SMS adapter's default rate (None: no limit), its concurrency, and the worker's
+    ``max_in_flight`` — the limits a user gets without writing any."""
+    from broadcaster.channels.registry import default_registry
+    from broadcaster.config import QueueSettings
+
+    adapter = default_registry().adapter_class("sms")
+    return (
+        adapter.default_rate_per_second,
+        adapter.default_concurrency,
+        QueueSettings().max_in_flight,
+    )
+
+
+def sms_target_block() -> tuple[str, str]:
+    """The target a user writes (list, sender, account references), and why a rate was added.
+
+    The one key beyond that: when the adapter's default rate limit (what Twilio allows a
+    single sender by default) is below the 400 messages/s this bench must show, the target
+    gets ``rate_per_second`` high enough not to be what is measured — as a municipality does
+    whose Twilio account has the higher throughput it pays for.
+    """
+    rate, _, _ = sms_defaults()
+    lines = [
+        "[[targets]]",
+        f'id = "{TARGET_ID}"',
+        'channel = "sms"',
+        'organisation = "borgholm"',
+        f'list = "{LIST_NAME}"',
+        f'sender = "{SENDER}"',
+        'account_sid = "env:TWILIO_ACCOUNT_SID"',
+        'auth_token = "env:TWILIO_AUTH_TOKEN"',
+    ]
+    note = ""
+    if rate is not None and rate < 2 * TARGET_MSGS_PER_S:
+        lines.append(f"rate_per_second = {BENCH_RATE_PER_SECOND:g}")
+        note = (
+            f"rate_per_second raised to {BENCH_RATE_PER_SECOND:g} for this target: the "
+            f"adapter's default of {rate:g}/s would cap it below the {TARGET_MSGS_PER_S:.0f} "
+            "msg/s target, and the bench measures broadcaster, not the account's throughput"
+        )
+    return "\n".join(lines) + "\n", note
+
+
+def make_workspace(folder: Path, sandbox: SandboxProcess, count: int) -> Workspace:
+    """``broadcaster init``, the sandbox's .env, the SMS target, ``lists import`` of N numbers."""
+    root = folder / "ws"
+    ws = Workspace(root=folder, env=base_env())
+    ws.cli("init", str(root))
+    ws.root = root
+    config = root / "broadcaster.toml"
+    block, ws.rate_note = sms_target_block()
+    config.write_text(config.read_text(encoding="utf-8") + "\n" + block, encoding="utf-8")
+    env_file = root / ".env"
+    lines = [env_file.read_text(encoding="utf-8").rstrip("\n"), "", "# the bench's sandbox"]
+    lines += [f"{key}={value}" for key, value in sandbox.env.items()]
+    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    csv = folder / "invanare.csv"
+    with csv.open("w", encoding="utf-8") as out:  # as a municipality's export looks: national
+        out.write("nummer;namn\n")
+        for n in range(count):
+            out.write(f"0{FIRST_NUMBER + n};\n")
+    started = time.perf_counter()
+    report = ws.json("lists", "import", LIST_NAME, str(csv), "--organisation", "borgholm")
+    ws.import_s = time.perf_counter() - started
+    if report["imported"] != count or report["skipped"]:
+        raise RuntimeError(f"lists import: {report['imported']} imported, {report['skipped']!r}")
+    return ws
+
+
+def approved_announcement(ws: Workspace) -> int:
+    """Draft to the SMS target, submit, two approvals (as ``broadcaster demo`` does)."""
+    draft = ws.json("draft", "--title", TITLE, "--body", BODY, "--to", TARGET_ID)
+    announcement = int(draft["id"])
+    ws.cli("submit", str(announcement))
+    for person in APPROVERS:
+        ws.cli("approve", str(announcement), person=person)
+    return announcement
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers
+
+
+@dataclass
+class WorkerRun:
+    """One end-to-end run: dispatch with ``send``, drain with ``workers`` processes."""
+
+    workers: int
+    count: int
+    dispatch_s: float
+    drain_s: float
+    rss_mb: list[float]
+    in_flight: int
+    sandbox: dict[str, Any]
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def wall_s(self) -> float:
+        return self.dispatch_s + self.drain_s
+
+    @property
+    def per_s(self) -> float:
+        """Messages per second end to end: from ``send`` to the last worker's exit."""
+        return self.count / self.wall_s
+
+    @property
+    def drain_per_s(self) -> float:
+        return self.count / self.drain_s
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max(self.rss_mb)
+
+
+class _RssWatch:
+    """Polls the peak RSS (VmHWM) of processes while they run; VmHWM only grows, so the last
+    reading before exit is within one poll interval of the true peak."""
+
+    def __init__(self, pids: Sequence[int], interval: float = 0.1) -> None:
+        self.peaks = dict.fromkeys(pids, 0)
+        self._interval = interval
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            for pid in self.peaks:
+                self.peaks[pid] = max(self.peaks[pid], peak_rss_kb(pid))
+
+    def stop(self) -> list[float]:
+        self._done.set()
+        self._thread.join()
+        return [kb / 1024 for kb in self.peaks.values()]
+
+
+def run_workers(ws: Workspace, count: int, folder: Path) -> tuple[float, list[float]]:
+    """``broadcaster worker --until-idle`` x ``count``, started together; wall time and RSS."""
+    env = {**ws.env, "BROADCASTER_USER": AUTHOR}
+    logs = [folder / f"worker-{n}.log" for n in range(count)]
+    started = time.perf_counter()
+    processes = []
+    for log in logs:
+        with log.open("w") as err:
+            processes.append(
+                subprocess.Popen(
+                    [BROADCASTER, "worker", "--until-idle"],
+                    cwd=ws.root,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
+            )
+    watch = _RssWatch([p.pid for p in processes])
+    codes = [p.wait(timeout=3600) for p in processes]
+    elapsed = time.perf_counter() - started
+    rss = watch.stop()
+    if any(codes):
+        tails = "\n".join(log.read_text()[-2000:] for log in logs)
+        raise RuntimeError(f"a worker exited {codes}:\n{tails}")
+    return elapsed, rss
+
+
+def bench_workers(sandbox: SandboxProcess, folder: Path, count: int, workers: int) -> WorkerRun:
+    """A fresh workspace and sandbox; send; drain; check the sandbox got each number once."""
+    sandbox.ask("reset")
+    run_folder = folder / f"workers-{workers}"
+    run_folder.mkdir()
+    ws = make_workspace(run_folder, sandbox, count)
+    announcement = approved_announcement(ws)
+    started = time.perf_counter()
+    ws.cli("send", str(announcement))
+    dispatch_s = time.perf_counter() - started
+    drain_s, rss = run_workers(ws, workers, run_folder)
+    summary = sandbox.ask("summary")
+    status = ws.json("status", str(announcement))
+    _, concurrency, max_in_flight = sms_defaults()
+    run = WorkerRun(
+        workers=workers,
+        count=count,
+        dispatch_s=dispatch_s,
+        drain_s=drain_s,
+        rss_mb=rss,
+        in_flight=min(concurrency, max_in_flight) * workers,
+        sandbox=summary,
+        status=status,
+    )
+    check_exactly_once(run, numbers(count))
+    run.sandbox["rate_note"] = ws.rate_note
+    run.sandbox["import_s"] = ws.import_s
+    return run
+
+
+def check_exactly_once(run: WorkerRun, expected: Sequence[str]) -> None:
+    """Every number got exactly one message, and the announcement says so."""
+    s = run.sandbox
+    problems = []
+    if s["created"] != len(expected) or s["numbers"] != len(expected) or s["duplicates"]:
+        problems.append(
+            f"{s['created']} messages to {s['numbers']} numbers ({s['duplicates']} duplicates)"
+        )
+    if s["digest"] != digest(expected):
+        problems.append("the numbers messaged are not the list's")
+    if s["refused"]:
+        problems.append(f"requests refused: {s['refused']}")
+    if run.status.get("state") != "sent":
+        problems.append(f"announcement {run.status.get('state')}")
+    if problems:
+        raise RuntimeError(f"{run.workers} worker(s): " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) The ceiling: a bare async httpx loop
+
+
+def bench_ceiling(
+    sandbox: SandboxProcess, form: dict[str, str], count: int, in_flight: int
+) -> float:
+    """Messages/s of ``in_flight`` coroutines posting ``count`` creates with ``form``."""
+    sandbox.ask("reset")
+    env = sandbox.env
+    url = (
+        f"{env['BROADCASTER_TWILIO_API_URL']}/2010-04-01/Accounts/"
+        f"{env['TWILIO_ACCOUNT_SID']}/Messages.json"
+    )
+    auth = (env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"])
+    to = numbers(count)
+    elapsed = asyncio.run(_post_all(url, auth, form, to, in_flight))
+    summary = sandbox.ask("summary")
+    if summary["created"] != count or summary["duplicates"]:
+        raise RuntimeError(f"ceiling: {summary['created']} of {count} created")
+    return count / elapsed
+
+
+async def _post_all(
+    url: str, auth: tuple[str, str], form: dict[str, str], to: list[str], in_flight: int
+) -> float:
+    import httpx
+
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    pending = iter(to)
+    async with httpx.AsyncClient(auth=auth, limits=limits, timeout=30.0) as client:
+
+        async def poster() -> None:
+            for number in pending:
+                answer = await client.post(url, data={**form, "To": number})
+                if answer.status_code != 201:
+                    raise RuntimeError(f"ceiling: HTTP {answer.status_code}: {answer.text}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(poster() for _ in range(in_flight)))
+        return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) Apprise, the usual way: one twilio:// URL carrying the list
+
+
+def bench_apprise(sandbox: SandboxProcess, count: int) -> float:
+    """Messages/s of one ``Apprise.notify`` to a ``twilio://`` URL with ``count`` numbers."""
+    import apprise
+    from apprise.plugins.twilio import NotifyTwilio
+
+    sandbox.ask("reset")
+    env = sandbox.env
+    # Apprise has no setting for the API host: its plugin formats this class attribute.
+    NotifyTwilio.notify_sms_url = (
+        f"{env['BROADCASTER_TWILIO_API_URL']}/2010-04-01/Accounts/{{sid}}/Messages.json"
+    )
+    to = numbers(count, APPRISE_FIRST_NUMBER)
+    url = (
+        f"twilio://{env['TWILIO_ACCOUNT_SID']}:{env['TWILIO_AUTH_TOKEN']}@{APPRISE_SOURCE}/"
+        + "/".join(number.lstrip("+") for number in to)
+    )
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        raise RuntimeError("Apprise refused the twilio:// URL")
+    started = time.perf_counter()
+    ok = notifier.notify(title=TITLE, body=BODY)
+    elapsed = time.perf_counter() - started
+    summary = sandbox.ask("summary")
+    if not ok or summary["created"] != count or summary["digest"] != digest(to):
+        raise RuntimeError(f"Apprise: notify {ok}, {summary['created']} of {count} created")
+    return count / elapsed
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def mark(value: float, target: float, *, at_most: bool = False) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return "✓" if (value <= target if at_most else value >= target) else "✗"
+
+
+def report_run(run: WorkerRun) -> None:
+    s = run.sandbox
+    rss = ", ".join(f"{mb:.0f}" for mb in run.rss_mb)
+    print(
+        f"\n{run.workers} worker process(es), {run.in_flight} requests in flight "
+        f"({run.count:,} recipients)"
+    )
+    print(
+        f"  broadcaster send (dispatch)   {run.dispatch_s:8.2f} s     target < "
+        f"{TARGET_DISPATCH_S:g} s {mark(run.dispatch_s, TARGET_DISPATCH_S, at_most=True)}"
+    )
+    print(f"  workers until idle            {run.drain_s:8.2f} s     {run.drain_per_s:,.0f} msg/s")
+    print(
+        f"  end to end                    {run.wall_s:8.2f} s     {run.per_s:,.0f} msg/s   "
+        f"target ≥ {TARGET_MSGS_PER_S:.0f} {mark(run.per_s, TARGET_MSGS_PER_S)}"
+    )
+    print(
+        f"  peak RSS per worker           {rss:>8} MB    max {run.peak_rss_mb:.0f} MB, "
+        f"sum {sum(run.rss_mb):.0f} MB; target ≤ {TARGET_RSS_MB:.0f} MB per worker "
+        f"{mark(run.peak_rss_mb, TARGET_RSS_MB, at_most=True)}"
+    )
+    print(
+        f"  sandbox record: {s['created']:,} messages created, to {s['numbers']:,} numbers, "
+        f"{s['duplicates']} duplicates, {s['lookups']} lookups; exactly once ✓"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--recipients", type=int, default=None, help=f"default {N:,}")
+    parser.add_argument("--large", action="store_true", help=f"{N_LARGE:,} recipients")
+    parser.add_argument("--quick", action="store_true", help="one worker; Apprise to 10")
+    parser.add_argument(
+        "--workers", default=None, help="comma-separated worker counts (default 1,2)"
+    )
+    args = parser.parse_args(argv)
+    count = args.recipients or (N_LARGE if args.large else N)
+    default_workers = "1" if (args.quick or args.large) else "1,2"
+    worker_counts = [int(w) for w in (args.workers or default_workers).split(",")]
+    apprise_count = min(10 if args.quick else APPRISE_RECIPIENTS, count)
+
+    runs: list[WorkerRun] = []
+    with tempfile.TemporaryDirectory(prefix="bench-sms-") as name, sandbox_process() as sandbox:
+        folder = Path(name)
+        validation = "full schema" if sandbox.full_validation else "structural checks only"
+        print(
+            f"sandbox at {sandbox.base_url}: {LATENCY_S * 1000:.0f} ms latency on every Twilio "
+            f"request; create requests validated ({validation})",
+            flush=True,
+        )
+        for workers in worker_counts:
+            runs.append(bench_workers(sandbox, folder, count, workers))
+            print(
+                f"{workers} worker(s): {runs[-1].per_s:,.0f} msg/s end to end, "
+                f"send {runs[-1].dispatch_s:.2f} s",
+                flush=True,
+            )
+        main_run = next((r for r in runs if r.workers == 1), runs[0])
+        ceiling = bench_ceiling(
+            sandbox, main_run.sandbox["form"], min(count, CEILING_MAX), main_run.in_flight
+        )
+        print(f"ceiling: {ceiling:,.0f} msg/s", flush=True)
+        apprise_rate = bench_apprise(sandbox, apprise_count)
+        print(f"Apprise: {apprise_rate:,.1f} msg/s", flush=True)
+        sandbox_rss = sandbox.ask("summary")["rss_mb"]
+
+    note = main_run.sandbox["rate_note"]
+    rate, concurrency, max_in_flight = sms_defaults()
+    print(
+        f"\nSMS target at adapter defaults: concurrency {concurrency} per worker, "
+        f"max_in_flight {max_in_flight}, default rate "
+        f"{'none' if rate is None else f'{rate:g}/s'}"
+    )
+    if note:
+        print(f"  {note}")
+    print(
+        f"  list import ({count:,} numbers, `broadcaster lists import`): "
+        f"{main_run.sandbox['import_s']:.2f} s; form fields sent: "
+        f"{', '.join(sorted(main_run.sandbox['form']))} + To"
+    )
+    for run in runs:
+        report_run(run)
+    ratio_ceiling = main_run.per_s / ceiling
+    ratio_apprise = main_run.per_s / apprise_rate
+    print(
+        f"\npeers (same sandbox, same latency); broadcaster = {main_run.workers} worker "
+        "(the README's default on SQLite)"
+    )
+    print(
+        f"  (a) ceiling: bare httpx loop, {main_run.in_flight} in flight, "
+        f"{min(count, CEILING_MAX):,} creates  {ceiling:8,.0f} msg/s   broadcaster "
+        f"{ratio_ceiling:.2f}x, target ≥ {TARGET_VS_CEILING} {mark(ratio_ceiling, TARGET_VS_CEILING)}"
+    )
+    print(
+        f"  (b) Apprise {_apprise_version()}: one twilio:// URL, {apprise_count} recipients  "
+        f"{apprise_rate:8,.1f} msg/s   broadcaster {ratio_apprise:.0f}x, target ≥ "
+        f"{TARGET_VS_APPRISE:.0f}x {mark(ratio_apprise, TARGET_VS_APPRISE)}"
+    )
+    print(f"  sandbox process peak RSS {sandbox_rss:.0f} MB (not counted above)")
+    print(
+        f"RESULT recipients={count} msgs_per_s={main_run.per_s:.0f} "
+        f"peak_rss_mb={main_run.peak_rss_mb:.0f} ceiling_msgs_per_s={ceiling:.0f} "
+        f"ratio_vs_ceiling={ratio_ceiling:.2f} apprise_msgs_per_s={apprise_rate:.1f} "
+        f"ratio_vs_apprise={ratio_apprise:.0f} dispatch_s={main_run.dispatch_s:.2f}"
+    )
+
+
+def _apprise_version() -> str:
+    from importlib.metadata import version
+
+    return version("apprise")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--sandbox-process"]:
+        sandbox_main()
+    else:
+        main()
