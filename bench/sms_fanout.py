@@ -27,7 +27,9 @@ Peers, against the same sandbox with the same latency, in the same run:
   the workers sent, Basic auth) with the same number of requests in flight as the workers keep
   (each worker's ``min(max_in_flight, target concurrency)``, times the workers). It runs with
   httpx and with aiohttp (the library under twilio's async client); the faster is the ceiling,
-  since a slow client would flatter the ratio;
+  since a slow client would flatter the ratio. (httpx 0.28 is CPU-bound here: without sniffio
+  installed, httpcore tries that import on every request, and its pool scans every connection
+  for each request; aiohttp is the ceiling in practice.)
 * (b) Apprise used the usual way: one ``twilio://`` URL carrying 200 recipients, ``notify()``
   once; its Twilio plugin's ``notify_sms_url`` class attribute is pointed at the sandbox in
   this process (Apprise has no setting for another API host). Its plugin waits 0.2 s between
@@ -254,26 +256,41 @@ class Workspace:
     root: Path
     env: dict[str, str]
     rate_note: str = ""
-    import_s: float = 0.0
+    imported: Measured | None = None
 
-    def cli(self, *args: str, person: str = AUTHOR) -> subprocess.CompletedProcess[str]:
-        """Run ``broadcaster ARGS`` in the workspace as ``person``; stop the bench on failure."""
-        done = subprocess.run(
+    def cli(self, *args: str, person: str = AUTHOR) -> Measured:
+        """Run ``broadcaster ARGS`` in the workspace as ``person``: its wall time, peak RSS and
+        output; a failure stops the bench."""
+        started = time.perf_counter()
+        process = subprocess.Popen(
             [BROADCASTER, *args],
             cwd=self.root,
             env={**self.env, "BROADCASTER_USER": person},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
         )
-        if done.returncode != 0:
+        watch = _RssWatch([process.pid])
+        stdout, stderr = process.communicate()
+        seconds = time.perf_counter() - started
+        rss = watch.stop()[0]
+        if process.returncode != 0:
             raise RuntimeError(
-                f"broadcaster {' '.join(args)} exited {done.returncode}:\n{done.stderr}"
+                f"broadcaster {' '.join(args)} exited {process.returncode}:\n{stderr}"
             )
-        return done
+        return Measured(seconds, rss, stdout)
 
     def json(self, *args: str, person: str = AUTHOR) -> Any:
         return json.loads(self.cli(*args, "--json", person=person).stdout)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One CLI command: wall time, peak RSS (polled VmHWM), what it printed."""
+
+    seconds: float
+    rss_mb: float
+    stdout: str
 
 
 def base_env() -> dict[str, str]:
@@ -359,9 +376,10 @@ def make_workspace(folder: Path, sandbox: SandboxProcess, count: int) -> Workspa
         out.write("nummer;namn\n")
         for n in range(count):
             out.write(f"0{FIRST_NUMBER + n};\n")
-    started = time.perf_counter()
-    report = ws.json("lists", "import", LIST_NAME, str(csv), "--organisation", "borgholm")
-    ws.import_s = time.perf_counter() - started
+    ws.imported = ws.cli(
+        "lists", "import", LIST_NAME, str(csv), "--organisation", "borgholm", "--json"
+    )
+    report = json.loads(ws.imported.stdout)
     if report["imported"] != count or report["skipped"]:
         raise RuntimeError(f"lists import: {report['imported']} imported, {report['skipped']!r}")
     return ws
@@ -388,6 +406,7 @@ class WorkerRun:
     workers: int
     count: int
     dispatch_s: float
+    dispatch_rss_mb: float
     drain_s: float
     rss_mb: list[float]
     cpu_s: list[float]
@@ -395,7 +414,7 @@ class WorkerRun:
     sandbox_cpu_s: float
     load: float
     sandbox: dict[str, Any]
-    import_s: float
+    imported: Measured | None
     rate_note: str
     profiles: list[str] = field(default_factory=list)
 
@@ -497,9 +516,7 @@ def bench_workers(
     ws = make_workspace(run_folder, sandbox, count)
     announcement = approved_announcement(ws)
     before = load()
-    started = time.perf_counter()
-    ws.cli("send", str(announcement))
-    dispatch_s = time.perf_counter() - started
+    send = ws.cli("send", str(announcement))
     sandbox_cpu = sandbox.ask("cpu")["cpu_s"]
     drain = run_workers(ws, workers, run_folder, profile)
     summary = sandbox.ask("summary")
@@ -507,7 +524,8 @@ def bench_workers(
     run = WorkerRun(
         workers=workers,
         count=count,
-        dispatch_s=dispatch_s,
+        dispatch_s=send.seconds,
+        dispatch_rss_mb=send.rss_mb,
         drain_s=drain.wall_s,
         rss_mb=drain.rss_mb,
         cpu_s=drain.cpu_s,
@@ -515,7 +533,7 @@ def bench_workers(
         sandbox_cpu_s=summary["cpu_s"] - sandbox_cpu,
         load=max(before, load()),
         sandbox=summary,
-        import_s=ws.import_s,
+        imported=ws.imported,
         rate_note=ws.rate_note,
     )
     check_exactly_once(run, numbers(count), status)
@@ -791,7 +809,8 @@ def report_run(run: WorkerRun) -> None:
     )
     print(
         f"  broadcaster send (dispatch)   {run.dispatch_s:8.2f} s     target < "
-        f"{TARGET_DISPATCH_S:g} s {mark(run.dispatch_s, TARGET_DISPATCH_S, at_most=True)}"
+        f"{TARGET_DISPATCH_S:g} s {mark(run.dispatch_s, TARGET_DISPATCH_S, at_most=True)} "
+        f"(the whole command; peak RSS {run.dispatch_rss_mb:.0f} MB)"
     )
     print(f"  workers until idle            {run.drain_s:8.2f} s     {run.drain_per_s:,.0f} msg/s")
     print(
@@ -897,10 +916,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if main_run.rate_note:
         print(f"  {main_run.rate_note}")
-    print(
-        f"  `broadcaster lists import` of {count:,} numbers: {main_run.import_s:.2f} s; "
-        f"fields of each create: {', '.join(sorted(main_run.sandbox['form']))}, To"
-    )
+    if main_run.imported is not None:
+        print(
+            f"  `broadcaster lists import` of {count:,} numbers: "
+            f"{main_run.imported.seconds:.2f} s, peak RSS {main_run.imported.rss_mb:.0f} MB"
+        )
+    print(f"  each create request: {', '.join(sorted(main_run.sandbox['form']))}, To")
     for run in runs:
         report_run(run)
     report_peers(main_run, ceiling, apprise_rate, apprise_count)
