@@ -823,7 +823,7 @@ def _group(function: tuple[str, int, str]) -> str:
             return "sqlite3"
         if any(word in name for word in ("marshal", "compile", "exec", "__build_class__")):
             return "imports"
-        return "builtins (called from the above)"
+        return "builtins"
     return "imports" if "<frozen" in path else "other"
 
 
@@ -838,8 +838,15 @@ def print_profile(prefix: str) -> None:
             continue
         stats = pstats.Stats(*files)
         totals: Counter[str] = Counter()
-        for function, (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-            totals[_group(function)] += own
+        for function, (_, _, own, _, callers) in stats.stats.items():  # type: ignore[attr-defined]
+            group = _group(function)
+            if function[0] != "~" or not callers:
+                totals[group] += own
+                continue
+            # A built-in (isinstance, dict.get, socket.send ...) counts for whoever called it.
+            for caller, (_, _, caller_own, _) in callers.items():
+                called_by = _group(caller)
+                totals[group if caller[0] == "~" else called_by] += caller_own
         total = sum(totals.values())
         print(f"  {label}: {total:.2f} s CPU (profiled: slower than unprofiled)")
         for group, seconds in totals.most_common(9):
