@@ -1001,6 +1001,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         report_run(run)
     report_peers(main_run, ceiling, apprise_rate, apprise_count)
     print(f"  (the sandbox process peaked at {sandbox_rss:.0f} MB; not counted above)")
+    busiest = max([*(run.load for run in runs), *ceiling.loads])
+    if busiest > (os.cpu_count() or 1):
+        print(
+            f"note: other work kept the machine busy (load average up to {busiest:.1f} on "
+            f"{os.cpu_count()} cores): the rates above are lower and less comparable than on an "
+            "idle machine; CPU time per message is not"
+        )
     ratio_ceiling = main_run.per_s / ceiling.best
     ratio_apprise = main_run.per_s / apprise_rate
     print(
