@@ -72,7 +72,7 @@ def test_a_worker_waits_out_a_database_locked_for_a_minute(
     during = len(recorder.state.effects)
     holder.join()
     assert worker.poll() is None  # still running
-    wait_for(lambda: tally(queue_app, announcement_id) == {"sent": COUNT}, 120, "the rest")
+    wait_for(lambda: tally(queue_app, announcement_id) == {"sent": COUNT}, 300, "the rest")
     assert workers.stop_all() == [0]
     log = workers.log(worker)
     assert log.count("database is unavailable") == 1  # one line, not one per attempt
@@ -113,7 +113,7 @@ def test_a_worker_rides_out_a_postgresql_restart(
         check=True,
         capture_output=True,
     )
-    wait_for(lambda: tally(queue_app, announcement_id) == {"sent": COUNT}, 120, "the rest")
+    wait_for(lambda: tally(queue_app, announcement_id) == {"sent": COUNT}, 300, "the rest")
     assert worker.poll() is None
     assert workers.stop_all() == [0]
     log = workers.log(worker)
