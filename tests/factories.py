@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 
 from broadcaster.app import App
+from broadcaster.channels.base import Channel
 from broadcaster.model import Content, DeliveryState, RevisionKind, Severity
 from broadcaster.rendering.message import Message
 from broadcaster.store.announcements import get_announcement
 from broadcaster.store.deliveries import NewDelivery, create_deliveries
 from broadcaster.store.schema import deliveries
 from broadcaster.store.sql import chunked
+
+AdapterT = TypeVar("AdapterT", bound=Channel)
+T = TypeVar("T")
+
+
+def adapter_of(app: App, target_id: str, kind: type[AdapterT]) -> AdapterT:
+    """The adapter the workspace builds for ``target_id``, checked to be a ``kind``."""
+    target = app.config.target(target_id)
+    assert target is not None
+    adapter = app.registry.create(target, app.channel_context())
+    assert isinstance(adapter, kind)
+    return adapter
+
+
+def run_adapter(adapter: AdapterT, action: Callable[[AdapterT], Awaitable[T]]) -> T:
+    """Run ``action`` on one event loop, closing the adapter's clients afterwards."""
+
+    async def main() -> T:
+        try:
+            return await action(adapter)
+        finally:
+            await adapter.aclose()
+
+    return asyncio.run(main())
+
 
 HOSTILE_TITLE = '<script>alert("title")</script> & "citat" \'enkla\' {{ 7*7 }}'
 HOSTILE_BODY = (

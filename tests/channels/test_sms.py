@@ -8,7 +8,7 @@ import gc
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from broadcaster.reports import announcement_status
 from broadcaster.sandbox import Sandbox
 from broadcaster.store.deliveries import deliveries_for
 from broadcaster.workspace import load_workspace
+from tests import factories
 from tests.conftest import Cli, FakeClock
 from tests.factories import make_message
 
@@ -107,23 +108,10 @@ def app(make_app: Callable[..., App]) -> App:
 
 
 def adapter_of(app: App) -> SmsChannel:
-    target = app.config.target(TARGET)
-    assert target is not None
-    adapter = app.registry.create(target, app.channel_context())
-    assert isinstance(adapter, SmsChannel)
-    return adapter
+    return factories.adapter_of(app, TARGET, SmsChannel)
 
 
-def run(adapter: SmsChannel, action: Callable[[SmsChannel], Awaitable[T]]) -> T:
-    """Run ``action`` on one event loop, closing the adapter's HTTP session afterwards."""
-
-    async def main() -> T:
-        try:
-            return await action(adapter)
-        finally:
-            await adapter.aclose()
-
-    return asyncio.run(main())
+run = factories.run_adapter
 
 
 def to(app: App, number: str = NUMBER, delivery_id: int | None = 42, **content: Any) -> Message:

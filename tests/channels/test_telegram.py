@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import gc
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from broadcaster.sandbox import TELEGRAM_CHAT, Sandbox
 from broadcaster.store.deliveries import deliveries_for
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import load_workspace
+from tests import factories
 from tests.conftest import Cli, FakeClock
 from tests.factories import make_message
 
@@ -95,23 +96,10 @@ def app(make_app: Callable[..., App]) -> App:
 
 
 def adapter_of(app: App) -> TelegramChannel:
-    target = app.config.target(TARGET)
-    assert target is not None
-    adapter = app.registry.create(target, app.channel_context())
-    assert isinstance(adapter, TelegramChannel)
-    return adapter
+    return factories.adapter_of(app, TARGET, TelegramChannel)
 
 
-def run(adapter: TelegramChannel, action: Callable[[TelegramChannel], Awaitable[T]]) -> T:
-    """Run ``action`` on one event loop, closing the adapter's bot afterwards."""
-
-    async def main() -> T:
-        try:
-            return await action(adapter)
-        finally:
-            await adapter.aclose()
-
-    return asyncio.run(main())
+run = factories.run_adapter
 
 
 def dispatched(app: App, title: str = "Läget i kommunen", body: str = "Text") -> int:

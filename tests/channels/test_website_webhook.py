@@ -8,7 +8,7 @@ import gc
 import io
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from broadcaster.store.announcements import add_revision, get_announcement, set_
 from broadcaster.store.deliveries import NewDelivery, create_deliveries
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import load_workspace
+from tests import factories
 from tests.conftest import Cli, FakeClock
 from tests.factories import make_message
 
@@ -94,21 +95,10 @@ def token(sandbox: Sandbox) -> str:
 
 
 def adapter_of(app: App) -> WebsiteWebhookChannel:
-    target = app.config.target(CMS)
-    assert target is not None
-    adapter = app.registry.create(target, app.channel_context())
-    assert isinstance(adapter, WebsiteWebhookChannel)
-    return adapter
+    return factories.adapter_of(app, CMS, WebsiteWebhookChannel)
 
 
-def run(adapter: WebsiteWebhookChannel, action: Callable[[Any], Awaitable[T]]) -> T:
-    async def main() -> T:
-        try:
-            return await action(adapter)
-        finally:
-            await adapter.aclose()
-
-    return asyncio.run(main())
+run = factories.run_adapter
 
 
 def dispatched(app: App, *targets: str, title: str = "Dataintrång", body: str = "Text") -> int:
