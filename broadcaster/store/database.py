@@ -35,6 +35,10 @@ SCHEMA_REVISION = "0006"
 
 _READONLY = "broadcaster_readonly"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A process frozen inside a transaction (SIGSTOP, a VM paused, a debugger) keeps its row locks,
+# and workers skip locked jobs: its jobs could not be taken over until it died. No transaction
+# of ours waits on anything but the database, so PostgreSQL ends one idle this long.
+_POSTGRES_IDLE_TRANSACTION_TIMEOUT = "30s"
 # Any fixed number: every broadcaster process migrating the same PostgreSQL database takes it.
 _MIGRATION_LOCK_KEY = 0x62726F61
 
@@ -138,7 +142,9 @@ def _create_engine(url: str, backend: str) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "connect", _postgres_on_connect)
+    return engine
 
 
 def _create_private(database: str | None) -> None:
@@ -170,6 +176,15 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _postgres_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(
+        f"SET idle_in_transaction_session_timeout = '{_POSTGRES_IDLE_TRANSACTION_TIMEOUT}'"
+    )
+    cursor.close()
+    dbapi_connection.commit()  # a SET in a transaction that is rolled back is undone
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from broadcaster.app import App, open_app
 from broadcaster.approval import approve
@@ -22,6 +23,7 @@ from broadcaster.model import AnnouncementState
 from broadcaster.queue.jobs import JobKind, enqueue_revision
 from broadcaster.reports import announcement_status
 from broadcaster.store.announcements import get_announcement
+from broadcaster.store.database import Store
 from broadcaster.store.deliveries import NewDelivery, create_deliveries
 from broadcaster.store.schema import announcements
 from broadcaster.worker_runtime import run_worker, worker_options
@@ -183,6 +185,25 @@ class Workers:
         self.logs[process.pid] = log_path
         return process
 
+    def pause(self, process: subprocess.Popen[str], store: Store) -> None:
+        """SIGSTOP the worker, at a moment it is inside no database transaction.
+
+        A worker frozen inside a write holds SQLite's only write lock (or PostgreSQL's row
+        locks) for as long as it stays frozen, and every other worker waits on it: that is the
+        database, not the queue. (On PostgreSQL the server ends such a transaction after
+        ``idle_in_transaction_session_timeout``; see broadcaster/store/database.py.) Tests of
+        leases want the worker frozen between transactions, so this resumes it for a moment
+        and tries again when it stopped inside one.
+        """
+        for _ in range(200):
+            process.send_signal(signal.SIGSTOP)
+            time.sleep(0.02)  # the signal is delivered asynchronously
+            if not _holds_a_transaction(store):
+                return
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.005)
+        raise AssertionError("the worker never paused outside a transaction")
+
     def log(self, process: subprocess.Popen[str]) -> str:
         """What the worker has logged so far."""
         return self.logs[process.pid].read_text(encoding="utf-8")
@@ -196,6 +217,29 @@ class Workers:
             process.communicate(timeout=60)
             codes.append(process.returncode)
         return codes
+
+
+def _holds_a_transaction(store: Store) -> bool:
+    """Whether some other connection is in the middle of a transaction on the database."""
+    if store.dialect == "sqlite":
+        # A connection of its own, outside the store's engine: no busy wait, no BEGIN hook.
+        probe = sqlite3.connect(str(store.engine.url.database), timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            return True  # the write lock is held
+        finally:
+            probe.close()
+        return False
+    with store.engine.connect() as conn:
+        busy = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+        ).scalar_one()
+    return bool(busy)
 
 
 @pytest.fixture

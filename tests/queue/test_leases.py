@@ -77,7 +77,7 @@ def test_a_worker_stopped_past_its_lease_is_overtaken_and_nothing_is_sent_twice(
     announcement_id = one_delivery(queue_app)
     first = workers.start()
     wait_for(lambda: len(recorder.state.requests) == 1, 30, "the first worker's request")
-    first.send_signal(signal.SIGSTOP)  # frozen while it waits for the platform's answer
+    workers.pause(first, queue_app.store)  # frozen while it waits for the platform's answer
     wait_for(lambda: sum(recorder.state.effects.values()) == 1, 30, "the post to land")
     second = workers.start()
     wait_for(lambda: tally(queue_app, announcement_id) == {"sent": 1}, 60, "the takeover")

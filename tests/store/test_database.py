@@ -60,6 +60,16 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_postgres_ends_a_transaction_left_idle_by_a_frozen_process(database_url: str) -> None:
+    store = open_store(database_url)
+    with store.read() as conn:
+        assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "30s"
+    store.close()
+
+
 def test_unusable_database_url_is_a_config_error_without_password(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="database_url"):
         open_store("nosuchdb://user:pw@host/db")
