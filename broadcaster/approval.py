@@ -8,7 +8,9 @@ writers are serialised by ``BEGIN IMMEDIATE``), so two approvers deciding at onc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -111,8 +113,13 @@ def approve(
     *,
     expected_hash: str | None = None,
     via: str = "cli",
+    proof: Mapping[str, Any] | None = None,
 ) -> ApprovalOutcome:
-    """Record ``person``'s approval of the current revision; the last one needed approves it."""
+    """Record ``person``'s approval of the current revision; the last one needed approves it.
+
+    ``proof`` says how ``person`` was shown to be who they are (kept with the decision and in
+    the audit log).
+    """
     policy = app.config.approval
     _check_approver(policy, person)
     now = app.clock()
@@ -135,6 +142,7 @@ def approve(
             via=via,
             content_hash=revision.content_hash,
             now=now,
+            proof=proof,
         )
         approved_by = _approvers_of(conn, revision.id, revision.content_hash)
         if counted:
@@ -149,6 +157,7 @@ def approve(
                 via=via,
                 approvals=len(approved_by),
                 required=policy.required,
+                **({"proof": dict(proof)} if proof is not None else {}),
             )
         if len(approved_by) >= policy.required:
             set_state(conn, announcement_id, current.state, AnnouncementState.APPROVED, now)
@@ -168,6 +177,7 @@ def reject(
     *,
     expected_hash: str | None = None,
     via: str = "cli",
+    proof: Mapping[str, Any] | None = None,
 ) -> Announcement:
     """Reject the current revision with a reason; the author then edits or cancels."""
     reason = normalise_newlines(reason)
@@ -181,10 +191,15 @@ def reject(
         revision = current.revision
         decision = {"person": person, "decision": REJECT, "reason": reason.strip(), "via": via}
         if not record_decision(
-            conn, revision_id=revision.id, content_hash=revision.content_hash, now=now, **decision
+            conn,
+            revision_id=revision.id,
+            content_hash=revision.content_hash,
+            now=now,
+            proof=proof,
+            **decision,
         ):
             # This approver had approved earlier and has changed their mind: the rejection wins.
-            change_decision(conn, revision_id=revision.id, now=now, **decision)
+            change_decision(conn, revision_id=revision.id, now=now, proof=proof, **decision)
         set_state(conn, announcement_id, current.state, AnnouncementState.REJECTED, now)
         record_event(
             conn,
@@ -196,6 +211,7 @@ def reject(
             content_hash=revision.content_hash,
             via=via,
             reason=reason.strip(),
+            **({"proof": dict(proof)} if proof is not None else {}),
         )
         return get_announcement(conn, announcement_id)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 
@@ -23,6 +25,8 @@ class Decision:
     via: str
     content_hash: str
     decided_at: datetime
+    #: How the person was shown to be who they said (None: recorded before proofs existed).
+    proof: dict[str, Any] | None = None
 
 
 def record_decision(
@@ -35,6 +39,7 @@ def record_decision(
     via: str,
     content_hash: str,
     now: datetime,
+    proof: Mapping[str, Any] | None = None,
 ) -> bool:
     """Store a decision; False when this person already decided on this revision."""
     return insert_or_ignore(
@@ -48,6 +53,7 @@ def record_decision(
             "via": via,
             "content_hash": content_hash,
             "decided_at": now,
+            "proof": dict(proof) if proof is not None else None,
         },
     )
 
@@ -61,12 +67,19 @@ def change_decision(
     reason: str | None,
     via: str,
     now: datetime,
+    proof: Mapping[str, Any] | None = None,
 ) -> None:
     """Replace a person's earlier decision on a revision (an approver who now rejects)."""
     conn.execute(
         update(approvals)
         .where(approvals.c.revision_id == revision_id, approvals.c.person == person)
-        .values(decision=decision, reason=reason, via=via, decided_at=now)
+        .values(
+            decision=decision,
+            reason=reason,
+            via=via,
+            decided_at=now,
+            proof=dict(proof) if proof is not None else None,
+        )
     )
 
 
@@ -83,6 +96,7 @@ def decisions_for(conn: Connection, revision_id: int) -> list[Decision]:
             via=row.via,
             content_hash=row.content_hash,
             decided_at=row.decided_at,
+            proof=dict(row.proof) if row.proof is not None else None,
         )
         for row in rows
     ]

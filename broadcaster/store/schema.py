@@ -117,6 +117,9 @@ approvals = Table(
     Column("via", String(16), nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("decided_at", UtcDateTime, nullable=False),
+    # How the person was shown to be who they said (DESIGN §8): {"method": "os_user" | "ssh" |
+    # "teams" | "trusted_name", ...}; NULL for decisions recorded before proofs existed.
+    Column("proof", JSON),
     # One decision per person per revision: a second click by the same person counts once.
     UniqueConstraint("revision_id", "person"),
 )
