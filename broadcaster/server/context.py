@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from broadcaster.app import App
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "ServerContext", "WorkerProbe"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "BotCaller",
+    "CardActionHandler",
+    "ServerContext",
+    "WorkerProbe",
+]
 
 #: Request bodies larger than this are refused with 413 (a Twilio status callback is < 1 KB).
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -23,6 +29,24 @@ class WorkerProbe(Protocol):
         ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class BotCaller:
+    """A Bot Framework request whose bearer token was verified (``/api/messages``)."""
+
+    #: The verified token's claims (``iss``, ``aud``, ``serviceurl``, ...).
+    claims: dict[str, Any]
+    #: The address the request came from, for the audit log (None when unknown).
+    client_ip: str | None
+
+
+class CardActionHandler(Protocol):
+    """Answers an ``adaptiveCard/action`` invoke (a click on an approval card's button)."""
+
+    async def __call__(self, activity: dict[str, Any], caller: BotCaller) -> dict[str, Any]:
+        """The invoke response body: ``{"statusCode": 200, "type": ..., "value": ...}``."""
+        ...
+
+
 @dataclass
 class ServerContext:
     """Built once per server; each route family takes what it needs from it."""
@@ -31,6 +55,8 @@ class ServerContext:
     #: The worker in this process (None: ``serve --no-worker``; it runs elsewhere).
     worker: WorkerProbe | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Who answers approval-card clicks arriving at ``/api/messages`` (None: nobody yet).
+    card_actions: CardActionHandler | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
