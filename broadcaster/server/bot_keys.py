@@ -118,7 +118,7 @@ class OpenIdKeys:
         except KeysUnavailable as exc:
             self._failure = str(exc)
             self._next_fetch_at = now + FAILED_FETCH_RETRY_S
-            log.warning("could not fetch Bot Framework request signing keys: %s", exc)
+            log.warning("could not fetch the keys that sign Bot Framework requests: %s", exc)
             return
         self._keys, self._fetched_at, self._failure = keys, now, None
         self._next_fetch_at = now + REFETCH_INTERVAL_S

@@ -71,7 +71,8 @@ class _BotMessages:
         settings = BotAuthSettings.from_workspace(app.config, app.workspace.env)
         self.auth: BotAuthenticator | None = None
         if settings is None:
-            log.warning("%s is off: every request is refused; %s", ENDPOINT, _HOW_TO_CONFIGURE)
+            # Not a problem for a workspace without Teams, so not a warning; a request is one.
+            log.info("%s is off: every request is refused; %s", ENDPOINT, _HOW_TO_CONFIGURE)
         else:
             self.auth = BotAuthenticator(settings, clock=lambda: app.clock().timestamp())
 

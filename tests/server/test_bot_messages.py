@@ -276,7 +276,7 @@ def test_a_request_without_a_bearer_jwt_is_refused(
 def test_without_teams_bot_every_request_is_refused_and_the_log_says_what_to_configure(
     workspace_dir: Path, database_url: str, sandbox: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="broadcaster.server.bot"):
+    with caplog.at_level(logging.INFO, logger="broadcaster.server.bot"):
         server = start_bot_server(workspace_dir, database_url, sandbox, teams_bot=False)
         try:
             answer = server.post()
@@ -287,9 +287,12 @@ def test_without_teams_bot_every_request_is_refused_and_the_log_says_what_to_con
     assert (answer.status_code, answer.json()) == (401, {"error": "unauthorized"})
     assert [e.details["reason"] for e in refusals] == [NOT_CONFIGURED]
     assert server.card_actions.calls == []
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("/api/messages is off" in m and "[teams_bot]" in m for m in messages)
-    assert any("refused a request to /api/messages" in m for m in messages)
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert any(m.startswith("/api/messages is off") and "[teams_bot]" in m for _, m in logged)
+    assert any(
+        level == "WARNING" and m.startswith("refused a request to /api/messages: add [teams_bot]")
+        for level, m in logged
+    )
 
 
 # ---------------------------------------------------------------------------------------------
