@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from broadcaster.app import App
-from broadcaster.server import health, twilio_status
+from broadcaster.server import bot_messages, health, twilio_status
 from broadcaster.server.context import DEFAULT_MAX_BODY_BYTES, ServerContext, WorkerProbe
 from broadcaster.server.http import BodyLimit, CatchAll, exception_handlers
 
@@ -25,6 +25,7 @@ __all__ = ["ROUTE_FAMILIES", "create_app"]
 ROUTE_FAMILIES: tuple[Callable[[ServerContext], list[BaseRoute]], ...] = (
     health.routes,
     twilio_status.routes,
+    bot_messages.routes,
 )
 
 
