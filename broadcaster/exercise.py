@@ -38,7 +38,13 @@ _API_ROOTS: dict[ChannelName, tuple[str, ...]] = {
     ChannelName.SMS: ("BROADCASTER_TWILIO_API_URL",),
     ChannelName.TELEGRAM: ("BROADCASTER_TELEGRAM_API_URL",),
 }
-_TEAMS_BOT_ROOTS = ("BROADCASTER_TEAMS_LOGIN_URL", "BROADCASTER_TEAMS_SERVICE_URL")
+# The bot also fetches Bot Framework's signing keys to check the clicks on approval cards: from
+# the real Bot Framework, the sandbox's clicks would all be refused.
+_TEAMS_BOT_ROOTS = (
+    "BROADCASTER_TEAMS_LOGIN_URL",
+    "BROADCASTER_TEAMS_SERVICE_URL",
+    "BROADCASTER_TEAMS_OPENID_URL",
+)
 
 
 def apply_exercise(config: Config, env: Mapping[str, str]) -> tuple[Config, list[str]]:

@@ -125,3 +125,14 @@ def test_a_missing_override_is_refused_for_each_target_it_leaves(reference: Path
     assert len(problems) == 2
     assert all("BROADCASTER_FACEBOOK_API_URL is not set" in p for p in problems)
     assert "fb-borgholm" in problems[0] and "fb-morbylanga" in problems[1]
+
+
+def test_an_exercise_checks_approval_clicks_against_the_sandbox_keys(reference: Path) -> None:
+    reference.write_text(reference.read_text("utf-8").replace(CMS_LITERAL, CMS_FROM_ENV), "utf-8")
+    env = sandbox_env()
+    del env["BROADCASTER_TEAMS_OPENID_URL"]
+    write_env(reference.parent, env)
+    with pytest.raises(ConfigError) as caught:
+        load_workspace(reference, {})
+    [problem] = caught.value.problems
+    assert "BROADCASTER_TEAMS_OPENID_URL is not set, not to the sandbox" in problem
