@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from broadcaster.cli._common import (
     AsOption,
+    CliState,
     IdArgument,
     JsonOption,
+    audit_refusal,
     emit_json,
     emit_result,
     state,
@@ -18,6 +21,8 @@ from broadcaster.cli._common import (
 
 if TYPE_CHECKING:
     from broadcaster.approval_record import ApprovalRecord
+    from broadcaster.approver_proof import Decider
+    from broadcaster.store.approvals import Decision
 
 __all__ = ["approval_lines", "register"]
 
@@ -30,6 +35,24 @@ HashOption = Annotated[
         "least 7 characters (from preview, show or status).",
     ),
 ]
+SignatureOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--signature",
+        metavar="FILE",
+        help="Prove who you are with an OpenSSH signature (namespace broadcaster) of the "
+        "full content hash: its 64 hex characters, without a newline.",
+    ),
+]
+SignWithOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign-with",
+        metavar="KEY",
+        help="Sign the full content hash now with this SSH key (e.g. ~/.ssh/id_ed25519); "
+        "OpenSSH asks for its passphrase.",
+    ),
+]
 
 
 def approve(
@@ -37,14 +60,27 @@ def approve(
     announcement_id: IdArgument,
     expected_hash: HashOption = None,
     as_: AsOption = None,
+    signature: SignatureOption = None,
+    sign_with: SignWithOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Approve the current revision of an announcement."""
+    """Approve the current revision of an announcement.
+
+    Who approves must be proven: by the OS account running the command, by an SSH signature of
+    the content hash (--signature or --sign-with), or by [approval] trust_cli_names (an
+    exercise). See the README, "Who approves at the command line".
+    """
     from broadcaster.approval import approve as approve_announcement
 
     cli = state(ctx)
+    doing = f"approve announcement {announcement_id}"
+    decider = _decider(cli, as_, announcement_id, doing, expected_hash, signature, sign_with)
     outcome = approve_announcement(
-        cli.app(), cli.person(as_), announcement_id, expected_hash=expected_hash
+        cli.app(),
+        decider.person,
+        announcement_id,
+        expected_hash=decider.expected_hash,
+        proof=decider.proof,
     )
     count = f"{len(outcome.approved_by)} of {outcome.required}"
     revision = outcome.announcement.revision
@@ -68,8 +104,9 @@ def approve(
         "required": outcome.required,
         "counted": outcome.counted,
         "complete": outcome.complete,
+        "proof": decider.proof,
     }
-    emit_result(as_json, document, message)
+    emit_result(as_json, document, message + _proof_sentence(decider))
 
 
 def reject(
@@ -78,21 +115,74 @@ def reject(
     reason: Annotated[str, typer.Option("--reason", "-r", help="What must change.")],
     expected_hash: HashOption = None,
     as_: AsOption = None,
+    signature: SignatureOption = None,
+    sign_with: SignWithOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Reject the current revision, saying why."""
+    """Reject the current revision, saying why.
+
+    Who rejects is proven as for approve (OS account, SSH signature, or trust_cli_names).
+    """
     from broadcaster.approval import reject as reject_announcement
 
     cli = state(ctx)
+    doing = f"reject announcement {announcement_id}"
+    decider = _decider(cli, as_, announcement_id, doing, expected_hash, signature, sign_with)
     reject_announcement(
-        cli.app(), cli.person(as_), announcement_id, reason, expected_hash=expected_hash
+        cli.app(),
+        decider.person,
+        announcement_id,
+        reason,
+        expected_hash=decider.expected_hash,
+        proof=decider.proof,
     )
     emit_result(
         as_json,
-        {"id": announcement_id, "state": "rejected"},
+        {"id": announcement_id, "state": "rejected", "proof": decider.proof},
         f"Announcement {announcement_id} is rejected; its author can edit it. "
-        f"Your reason is shown in `broadcaster status {announcement_id}` and in the list.",
+        f"Your reason is shown in `broadcaster status {announcement_id}` and in the list."
+        + _proof_sentence(decider),
     )
+
+
+def _decider(
+    cli: CliState,
+    as_: str | None,
+    announcement_id: int,
+    doing: str,
+    expected_hash: str | None,
+    signature: Path | None,
+    sign_with: Path | None,
+) -> Decider:
+    """The proven approver of this command; a refusal is audited before it is reported."""
+    from broadcaster.approver_proof import prove_decider
+    from broadcaster.errors import IdentityError
+
+    who = cli.claim(as_)
+    app = cli.app()
+    try:
+        return prove_decider(
+            app,
+            who,
+            announcement_id,
+            doing=doing,
+            expected_hash=expected_hash,
+            signature_file=signature,
+            sign_with=sign_with.expanduser() if sign_with else None,
+        )
+    except IdentityError as exc:
+        audit_refusal(app, who, doing, exc, announcement_id)
+        raise
+
+
+def _proof_sentence(decider: Decider) -> str:
+    """`` Proven by ...``: how the decision's person was proven, as the record keeps it."""
+    from rich.markup import escape
+
+    from broadcaster.identity import describe_proof
+
+    words = describe_proof(decider.proof)
+    return f"\n{escape(words[:1].upper() + words[1:])}."
 
 
 def show(
@@ -154,16 +244,23 @@ def approval_lines(record: ApprovalRecord, timezone: str) -> str:
         lines.append(f"Approvals so far ({len(approvals)} of {record.required} required):")
     for decision in approvals:
         when = format_local(decision.decided_at, timezone)
-        lines.append(f"  {decision.person}, {when}, via {decision.via}")
+        lines.append(f"  {decision.person}, {when}, via {decision.via}{_proven(decision)}")
     for decision in record.rejections:
         when = format_local(decision.decided_at, timezone)
-        lines.append(f"Rejected by {decision.person}, {when}: {decision.reason}")
+        lines.append(f"Rejected by {decision.person}, {when}{_proven(decision)}: {decision.reason}")
     if not record.is_current:
         current = record.announcement.revision.number
         lines.append(f"(An older revision: the current one is revision {current}.)")
     elif not (approvals or record.rejections):
         lines.append(f"Not approved yet ({record.announcement.state}).")
     return wrap_text("\n".join(lines), width=78)
+
+
+def _proven(decision: Decision) -> str:
+    """`` (proven by ...)``: how the decider was shown to be who they said; "" before proofs."""
+    from broadcaster.identity import describe_proof
+
+    return f" ({describe_proof(decision.proof)})" if decision.proof else ""
 
 
 def _show_text(record: ApprovalRecord, timezone: str) -> str:
