@@ -6,8 +6,8 @@ the command stands for. Approvals, rejections and the author of a draft or edit 
 
 - the OS account running the command (from the kernel's user id, not ``$USER``, which anyone can
   set) is the person: mapped to them in ``[approval.os_users]``, or, unmapped, of the same name;
-- for approve and reject, an SSH signature over the content hash by the person's key in
-  ``[approval.ssh_keys]`` (:mod:`broadcaster.ssh_signatures`);
+- for approve and reject, an SSH signature of the decision and the content hash by the person's
+  key in ``[approval.ssh_keys]`` (:mod:`broadcaster.approver_proof`);
 - ``[approval] trust_cli_names`` is on (by default only in exercise mode): the name is believed,
   and the proof says so.
 
@@ -128,7 +128,7 @@ def refusal(config: Config, who: Claim, *, doing: str, can_sign: bool) -> str:
     ways = [f"run it as {account} (or map yours to {person} in [approval.os_users])"]
     if can_sign:
         ways.append(
-            f"sign the content hash with {person}'s SSH key (--sign-with KEY, or --signature "
+            f"sign the decision with {person}'s SSH key (--sign-with KEY, or --signature "
             "FILE; the public key goes in [approval.ssh_keys])"
         )
     ways.append("in an exercise only, set [approval] trust_cli_names = true")

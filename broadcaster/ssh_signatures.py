@@ -1,9 +1,9 @@
 """SSH signatures (``ssh-keygen -Y sign``), the way git signs commits, for CLI approvals.
 
-An approver signs the exact bytes of a revision's content hash — its 64 lowercase hexadecimal
-characters, no newline — in the namespace ``broadcaster``::
+An approver signs an exact message (for approvals, ``approve ID HASH``:
+:mod:`broadcaster.approver_proof`) in the namespace ``broadcaster``::
 
-    printf '%s' 3f9a...c1 | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n broadcaster > approval.sig
+    printf '%s' 'approve 12 3f9a...c1' | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n broadcaster
 
 and the signature is checked with ``ssh-keygen -Y verify`` against an allowed-signers file that
 names only that person's key from ``[approval.ssh_keys]``. OpenSSH does the cryptography; this
@@ -52,8 +52,8 @@ _BEGIN = "-----BEGIN SSH SIGNATURE-----"
 _END = "-----END SSH SIGNATURE-----"
 _MAGIC = b"SSHSIG"
 _SIGN_HINT = (
-    "make one with: printf '%s' HASH | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n broadcaster "
-    "> approval.sig (HASH: the full content hash from `broadcaster show ID`)"
+    "make one with: printf '%s' 'approve ID HASH' | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 "
+    "-n broadcaster > approval.sig (HASH: the full content hash from `broadcaster show ID`)"
 )
 
 

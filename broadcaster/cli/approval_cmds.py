@@ -41,7 +41,8 @@ SignatureOption = Annotated[
         "--signature",
         metavar="FILE",
         help="Prove who you are with an OpenSSH signature (namespace broadcaster) of the "
-        "full content hash: its 64 hex characters, without a newline.",
+        "words 'approve ID HASH' (or 'reject ID HASH'; the full content hash), without a "
+        "newline.",
     ),
 ]
 SignWithOption = Annotated[
@@ -49,8 +50,8 @@ SignWithOption = Annotated[
     typer.Option(
         "--sign-with",
         metavar="KEY",
-        help="Sign the full content hash now with this SSH key (e.g. ~/.ssh/id_ed25519); "
-        "OpenSSH asks for its passphrase.",
+        help="Sign the decision now with this SSH key (e.g. ~/.ssh/id_ed25519); OpenSSH asks "
+        "for its passphrase.",
     ),
 ]
 
@@ -67,14 +68,14 @@ def approve(
     """Approve the current revision of an announcement.
 
     Who approves must be proven: by the OS account running the command, by an SSH signature of
-    the content hash (--signature or --sign-with), or by [approval] trust_cli_names (an
+    'approve ID HASH' (--signature or --sign-with), or by [approval] trust_cli_names (an
     exercise). See the README, "Who approves at the command line".
     """
+    from broadcaster.approval import APPROVE
     from broadcaster.approval import approve as approve_announcement
 
     cli = state(ctx)
-    doing = f"approve announcement {announcement_id}"
-    decider = _decider(cli, as_, announcement_id, doing, expected_hash, signature, sign_with)
+    decider = _decider(cli, as_, announcement_id, APPROVE, expected_hash, signature, sign_with)
     outcome = approve_announcement(
         cli.app(),
         decider.person,
@@ -123,11 +124,11 @@ def reject(
 
     Who rejects is proven as for approve (OS account, SSH signature, or trust_cli_names).
     """
+    from broadcaster.approval import REJECT
     from broadcaster.approval import reject as reject_announcement
 
     cli = state(ctx)
-    doing = f"reject announcement {announcement_id}"
-    decider = _decider(cli, as_, announcement_id, doing, expected_hash, signature, sign_with)
+    decider = _decider(cli, as_, announcement_id, REJECT, expected_hash, signature, sign_with)
     reject_announcement(
         cli.app(),
         decider.person,
@@ -149,7 +150,7 @@ def _decider(
     cli: CliState,
     as_: str | None,
     announcement_id: int,
-    doing: str,
+    decision: str,
     expected_hash: str | None,
     signature: Path | None,
     sign_with: Path | None,
@@ -165,14 +166,26 @@ def _decider(
             app,
             who,
             announcement_id,
-            doing=doing,
+            decision=decision,
             expected_hash=expected_hash,
             signature_file=signature,
             sign_with=sign_with.expanduser() if sign_with else None,
         )
     except IdentityError as exc:
-        audit_refusal(app, who, doing, exc, announcement_id)
+        audit_refusal(app, who, f"{decision} announcement {announcement_id}", exc, announcement_id)
         raise
+
+
+def _to_sign(record: ApprovalRecord) -> dict[str, str] | None:
+    """The messages an approver signs for this revision, while it waits for approval."""
+    from broadcaster.approval import APPROVE, REJECT
+    from broadcaster.approver_proof import signed_message
+    from broadcaster.model import AnnouncementState
+
+    if not record.is_current or record.announcement.state != AnnouncementState.PENDING_APPROVAL:
+        return None
+    digest, number = record.revision.content_hash, record.announcement.id
+    return {d: signed_message(d, number, digest) for d in (APPROVE, REJECT)}
 
 
 def _proof_sentence(decider: Decider) -> str:
@@ -209,8 +222,11 @@ def show(
         announcement = get_announcement(conn, announcement_id)
         record = approval_record(conn, announcement, app.config.approval.required, revision)
         note = state_notes(conn, [announcement]).get(announcement.id)
+    to_sign = _to_sign(record)
     if as_json:
-        emit_json({**record.to_json(), "note": note.to_json() if note else None})
+        emit_json(
+            {**record.to_json(), "note": note.to_json() if note else None, "to_sign": to_sign}
+        )
         return
     from broadcaster.rendering.readable import wrap_text
 
@@ -223,6 +239,11 @@ def show(
                 f"--revision {note.revision - 1}"
             )
         text += "\n\n" + wrap_text(why, width=78)
+    if to_sign:
+        text += (
+            "\n\nTo decide with an SSH signature, sign one of these lines, without a newline:\n"
+            + "\n".join(f"  {m}" for m in to_sign.values())
+        )
     stdout().print(text, markup=False)
 
 

@@ -102,6 +102,11 @@ def proving(workspace_dir: Path, database_url: str, keys: dict[str, Path]) -> Pa
     return workspace_dir
 
 
+def to_approve(announcement: int, content_hash: str) -> str:
+    """The exact words an approver signs (README: who approves at the command line)."""
+    return f"approve {announcement} {content_hash}"
+
+
 def pending(cli: Cli, workspace_dir: Path) -> tuple[int, str]:
     """An announcement written by the officer and submitted, then names no longer trusted."""
     made = cli("draft", "-t", "Vattenläcka", "-b", "Koka vattnet.", "--to", "borgholm", "--json")
@@ -230,7 +235,10 @@ def test_a_valid_ssh_signature_approves_and_is_audited_for_anyone_to_check_again
     cli: Cli, proving: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     announcement, content_hash = pending(cli, proving)
-    signature = ssh_sign(keys[ANNA], content_hash, tmp_path / "approval.sig")
+    message = to_approve(announcement, content_hash)
+    assert cli("show", str(announcement), "--json").json()["to_sign"]["approve"] == message
+    assert f"  {message}\n" in cli("show", str(announcement)).stdout
+    signature = ssh_sign(keys[ANNA], message, tmp_path / "approval.sig")
     result = cli(
         "approve", str(announcement), "--hash", content_hash[:7], "--as", ANNA,
         "--signature", str(signature), "--json",
@@ -239,7 +247,7 @@ def test_a_valid_ssh_signature_approves_and_is_audited_for_anyone_to_check_again
     proof = result.json()["proof"]
     assert proof["method"] == "ssh" and proof["namespace"] == "broadcaster"
     assert proof["key"] == fingerprint(keys[ANNA])
-    assert proof["signed"] == content_hash and proof["os_user"] == ME
+    assert proof["signed"] == message and proof["os_user"] == ME
     assert [(d["person"], d["proof"]) for d in decisions(cli, announcement)] == [(ANNA, proof)]
     (event,) = events(cli, "approved")
     assert event["actor"] == ANNA and event["details"]["proof"] == proof
@@ -263,12 +271,19 @@ def test_a_valid_ssh_signature_approves_and_is_audited_for_anyone_to_check_again
             "-s",
             exported,
         ],
-        input=content_hash.encode(),
+        input=message.encode(),
         capture_output=True,
         timeout=30,
         check=False,
     )
     assert checked.returncode == 0, checked.stderr
+    # ... and what anyone can read there cannot be replayed to reject as Anna.
+    replayed = cli(
+        "reject", str(announcement), "-r", "Nej", "--as", ANNA, "--signature", str(exported),
+        "--json",
+    )  # fmt: skip
+    refused(replayed, "a signature to approve, not to reject")
+    assert [d["decision"] for d in decisions(cli, announcement)] == ["approve"]
 
 
 def test_sign_with_runs_ssh_keygen_for_the_approver(
@@ -298,7 +313,8 @@ def test_a_signature_by_another_key_is_refused(
     cli: Cli, proving: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     announcement, content_hash = pending(cli, proving)
-    jens_signed = ssh_sign(keys[JENS], content_hash, tmp_path / "approval.sig")
+    message = to_approve(announcement, content_hash)
+    jens_signed = ssh_sign(keys[JENS], message, tmp_path / "approval.sig")
     result = cli(
         "approve", str(announcement), "--as", ANNA, "--signature", str(jens_signed), "--json"
     )
@@ -311,7 +327,7 @@ def test_a_signature_over_the_previous_revisions_hash_is_refused(
     cli: Cli, proving: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     announcement, first_hash = pending(cli, proving)
-    old = ssh_sign(keys[ANNA], first_hash, tmp_path / "approval.sig")
+    old = ssh_sign(keys[ANNA], to_approve(announcement, first_hash), tmp_path / "approval.sig")
     set_trust_cli_names(proving, True)
     assert cli("edit", str(announcement), "-b", "Koka vattnet i fem minuter.").exit_code == 0
     assert cli("submit", str(announcement)).exit_code == 0
@@ -326,16 +342,20 @@ def test_a_signature_over_other_bytes_is_refused(
     cli: Cli, proving: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     announcement, content_hash = pending(cli, proving)
+    message = to_approve(announcement, content_hash)
     cases = {
-        "does not verify": "0" * 64,  # another hash altogether
-        "newline": content_hash + "\n",  # what `echo HASH | ssh-keygen ...` signs
+        "does not verify": to_approve(announcement, "0" * 64),  # another hash altogether
+        "newline": message + "\n",  # what `echo ... | ssh-keygen ...` signs
+        "the bare hash": content_hash,
+        "a signature to reject, not to approve": f"reject {announcement} {content_hash}",
+        "does not verify over": to_approve(announcement + 1, content_hash),
     }
-    for words, message in cases.items():
-        signature = ssh_sign(keys[ANNA], message, tmp_path / "approval.sig")
+    for words, other in cases.items():
+        signature = ssh_sign(keys[ANNA], other, tmp_path / "approval.sig")
         result = cli(
             "approve", str(announcement), "--as", ANNA, "--signature", str(signature), "--json"
         )
-        refused(result, words, f"printf '%s' {content_hash}")
+        refused(result, words, f"printf '%s' '{message}'")
     assert decisions(cli, announcement) == []
 
 
@@ -344,7 +364,8 @@ def test_a_signature_in_another_namespace_is_refused(
 ) -> None:
     announcement, content_hash = pending(cli, proving)
     # A git commit signature (namespace "git") must not approve a crisis message.
-    signature = ssh_sign(keys[ANNA], content_hash, tmp_path / "approval.sig", namespace="git")
+    message = to_approve(announcement, content_hash)
+    signature = ssh_sign(keys[ANNA], message, tmp_path / "approval.sig", namespace="git")
     result = cli(
         "approve", str(announcement), "--as", ANNA, "--signature", str(signature), "--json"
     )
@@ -356,7 +377,7 @@ def test_a_person_without_a_key_cannot_sign(
     cli: Cli, proving: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     announcement, content_hash = pending(cli, proving)
-    signature = ssh_sign(keys[JENS], content_hash, tmp_path / "approval.sig")
+    signature = ssh_sign(keys[JENS], to_approve(announcement, content_hash), tmp_path / "a.sig")
     result = cli(
         "approve", str(announcement), "--as", JENS, "--signature", str(signature), "--json"
     )
@@ -367,7 +388,7 @@ def test_a_hash_that_disagrees_with_the_signature_is_refused(
     cli: Cli, proving: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     announcement, content_hash = pending(cli, proving)
-    signature = ssh_sign(keys[ANNA], content_hash, tmp_path / "approval.sig")
+    signature = ssh_sign(keys[ANNA], to_approve(announcement, content_hash), tmp_path / "a.sig")
     other = "f" * 7 if not content_hash.startswith("f" * 7) else "0" * 7
     result = cli(
         "approve", str(announcement), "--hash", other, "--as", ANNA,
@@ -427,7 +448,7 @@ def test_a_key_the_configuration_cannot_read_refuses_with_a_pointer_to_check(
 ) -> None:
     configure(workspace_dir, ssh_keys={ANNA: "ssh-ed25519 not-base64"})
     announcement, content_hash = pending(cli, workspace_dir)
-    signature = ssh_sign(keys[ANNA], content_hash, tmp_path / "approval.sig")
+    signature = ssh_sign(keys[ANNA], to_approve(announcement, content_hash), tmp_path / "a.sig")
     result = cli(
         "approve", str(announcement), "--as", ANNA, "--signature", str(signature), "--json"
     )
