@@ -113,7 +113,7 @@ def parse_signature(text: str, where: str) -> Signature:
         key_blob, offset = _string(blob, len(_MAGIC) + 4)
         namespace, _ = _string(blob, offset)
         key_type, _ = _string(key_blob, 0)
-    except (binascii.Error, ValueError, struct.error):
+    except (binascii.Error, ValueError):
         blob = b""
     if not blob.startswith(_MAGIC):
         raise InputError(f"{where} is a damaged SSH signature; {_SIGN_HINT}")
@@ -190,8 +190,10 @@ def _write_private(path: Path, text: str) -> None:
 
 def _string(data: bytes, offset: int) -> tuple[bytes, int]:
     """One SSH wire-format string (uint32 length, bytes) at ``offset``; and the next offset."""
-    (length,) = struct.unpack_from(">I", data, offset)
     start = offset + 4
+    if start > len(data):
+        raise ValueError("truncated")
+    (length,) = struct.unpack_from(">I", data, offset)
     if start + length > len(data):
         raise ValueError("truncated")
     return data[start : start + length], start + length

@@ -531,3 +531,18 @@ def test_one_os_account_cannot_prove_two_people(cli: Cli, workspace_dir: Path) -
     result = cli("check", "--json")
     assert result.exit_code == 2
     assert "an account can prove only one person" in result.stdout
+
+
+def test_without_ssh_keygen_a_signature_cannot_be_checked_and_nothing_changes(
+    cli: Cli, workspace_dir: Path, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    configure(workspace_dir, ssh_keys={ANNA: public(keys[ANNA])})
+    announcement, content_hash = pending(cli, workspace_dir)
+    signature = ssh_sign(keys[ANNA], to_approve(announcement, content_hash), tmp_path / "a.sig")
+    no_openssh = Cli(cwd=workspace_dir, env={"PATH": str(tmp_path / "empty")})
+    result = no_openssh(
+        "approve", str(announcement), "--as", ANNA, "--signature", str(signature), "--json"
+    )
+    assert result.exit_code == 1
+    assert "install the OpenSSH client" in result.json()["error"]["message"]
+    assert decisions(cli, announcement) == []
