@@ -8,6 +8,7 @@ account running them is mapped in ``[approval.os_users]`` where a test needs it 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,9 +22,15 @@ from tests.conftest import Cli, set_database_url, set_trust_cli_names
 ANNA, JENS, ANN = "anna.hasselbom", "jens.odevall", "ann.willsund"
 ME = os_account()
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("ssh-keygen") is None, reason="ssh-keygen (OpenSSH client) is not installed"
-)
+
+@pytest.fixture(scope="module", autouse=True)
+def openssh() -> None:
+    """Skip without ssh-keygen; in CI (BROADCASTER_REQUIRE_SSH_KEYGEN=1) fail instead."""
+    if shutil.which("ssh-keygen") is None:
+        message = "ssh-keygen (the OpenSSH client) is not installed"
+        if os.environ.get("BROADCASTER_REQUIRE_SSH_KEYGEN") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -31,7 +38,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def keys(openssh: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Private key files of two approvers (ed25519, no passphrase), made by ssh-keygen."""
     folder = tmp_path_factory.mktemp("keys")
     made = {}
