@@ -24,8 +24,9 @@ from typing import Any
 from broadcaster.app import App
 from broadcaster.approval import APPROVE, REJECT
 from broadcaster.config import Config
-from broadcaster.errors import ApprovalError, IdentityError, InputError
+from broadcaster.errors import ApprovalError, IdentityError, InputError, StateError
 from broadcaster.identity import SSH, Claim, prove
+from broadcaster.model import AnnouncementState
 from broadcaster.ssh_signatures import (
     MAX_SIGNATURE_BYTES,
     NAMESPACE,
@@ -78,8 +79,15 @@ def prove_decider(
         proof = prove(app.config, who, doing=doing, can_sign=True)
         return Decider(person=who.person, proof=proof, expected_hash=expected_hash)
     with app.store.read() as conn:
-        current = get_announcement(conn, announcement_id).revision
+        announcement = get_announcement(conn, announcement_id)
         hashes = revision_hashes(conn, announcement_id)
+    if announcement.state != AnnouncementState.PENDING_APPROVAL:
+        # Said before anything is signed: --sign-with would ask for a passphrase for nothing.
+        raise StateError(
+            f"announcement {announcement_id} is {announcement.state}; only an announcement "
+            "pending approval can be approved or rejected (submit it first)"
+        )
+    current = announcement.revision
     full = current.content_hash
     if expected_hash is not None and not full.startswith(expected_hash.strip().lower()):
         raise ApprovalError(

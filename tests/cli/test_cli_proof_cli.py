@@ -553,3 +553,14 @@ def test_without_ssh_keygen_a_signature_cannot_be_checked_and_nothing_changes(
     assert result.exit_code == 1
     assert "install the OpenSSH client" in result.json()["error"]["message"]
     assert decisions(cli, announcement) == []
+
+
+def test_a_signed_decision_on_a_draft_is_refused_before_signing(
+    cli: Cli, workspace_dir: Path, keys: dict[str, Path]
+) -> None:
+    configure(workspace_dir, ssh_keys={ANNA: public(keys[ANNA])})
+    made = cli("draft", "-t", "Vatten", "-b", "Koka vattnet.", "--to", "borgholm", "--json")
+    announcement = str(made.json()["id"])
+    result = cli("approve", announcement, "--as", ANNA, "--sign-with", str(keys[ANNA]), "--json")
+    assert result.exit_code == 1
+    assert "submit it first" in result.json()["error"]["message"]
