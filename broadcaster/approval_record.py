@@ -123,4 +123,5 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
         "via": decision.via,
         "decided_at": decision.decided_at.isoformat(timespec="seconds"),
         "content_hash": decision.content_hash,
+        "proof": decision.proof,
     }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from broadcaster.app import App
@@ -74,8 +76,10 @@ class EditInput:
     to: tuple[str, ...] | None = None
 
 
-def create_draft(app: App, actor: str, draft: DraftInput) -> Announcement:
-    """Store a new announcement as a draft (revision 1)."""
+def create_draft(
+    app: App, actor: str, draft: DraftInput, *, proof: Mapping[str, Any] | None = None
+) -> Announcement:
+    """Store a new announcement as a draft (revision 1); ``proof`` of the author is audited."""
     content = Content(
         title=_clean(draft.title),
         body=_clean(draft.body),
@@ -98,12 +102,23 @@ def create_draft(app: App, actor: str, draft: DraftInput) -> Announcement:
             revision=1,
             content_hash=content.content_hash(),
             targets=list(content.targets),
+            **({"proof": dict(proof)} if proof is not None else {}),
         )
         return get_announcement(conn, announcement_id)
 
 
-def edit(app: App, actor: str, announcement_id: int, changes: EditInput) -> Announcement:
-    """Add a revision with ``changes``; the announcement returns to draft, approvals are void."""
+def edit(
+    app: App,
+    actor: str,
+    announcement_id: int,
+    changes: EditInput,
+    *,
+    proof: Mapping[str, Any] | None = None,
+) -> Announcement:
+    """Add a revision with ``changes``; the announcement returns to draft, approvals are void.
+
+    ``proof`` says how ``actor`` was shown to be who they are (kept in the audit event).
+    """
     now = app.clock()
     with app.store.write() as conn:
         current = get_announcement(conn, announcement_id, lock=True)
@@ -145,6 +160,7 @@ def edit(app: App, actor: str, announcement_id: int, changes: EditInput) -> Anno
             previous_state=str(current.state),
             approvals_voided=voids,
             voided_approvals=voided,
+            **({"proof": dict(proof)} if proof is not None else {}),
         )
         return get_announcement(conn, announcement_id)
 

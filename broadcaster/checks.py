@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError
 
 from broadcaster.app import App
+from broadcaster.config import Config
 from broadcaster.errors import ChannelError, InputError
 from broadcaster.model import Content, Severity
 from broadcaster.privacy import mask_phone_numbers
@@ -33,6 +35,7 @@ __all__ = [
     "DEFAULT_ONLINE_TIMEOUT",
     "CheckReport",
     "OnlineResult",
+    "check_cli_proof",
     "check_online",
     "check_workspace",
 ]
@@ -49,10 +52,17 @@ class CheckReport:
 
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Worth fixing, but the workspace works (they do not fail the check).
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """``{"ok", "checked", "problems"}``."""
-        return {"ok": not self.problems, "checked": self.lines, "problems": self.problems}
+        """``{"ok", "checked", "problems", "warnings"}``."""
+        return {
+            "ok": not self.problems,
+            "checked": self.lines,
+            "problems": self.problems,
+            "warnings": self.warnings,
+        }
 
 
 def check_workspace(app: App) -> CheckReport:
@@ -65,6 +75,7 @@ def check_workspace(app: App) -> CheckReport:
     )
     report.lines.append(f"database ({app.store.dialect}) at schema revision {SCHEMA_REVISION}")
     _check_approval(app, report)
+    check_cli_proof(app.config, report)
     reported = _check_templates(app, report)
     # One line per problem: a broken template shared by several targets is one mistake to fix,
     # named once with every target it stops, and not again when the compile check found it.
@@ -114,6 +125,50 @@ def _check_approval(app: App, report: CheckReport) -> None:
         return
     authors = f"; likely authors among them: {', '.join(p for p, _ in likely)}" if likely else ""
     report.lines.append(f"approval: {required} of {len(approvers)} approvers ({names}){authors}")
+
+
+def check_cli_proof(config: Config, report: CheckReport) -> None:
+    """How people prove who they are at the CLI: trusted names, SSH keys, OS account mappings."""
+    from broadcaster.identity import trusts_cli_names
+    from broadcaster.ssh_signatures import parse_public_key
+
+    policy = config.approval
+    exercise = config.broadcaster.exercise
+    if trusts_cli_names(config) and not exercise:
+        report.warnings.append(
+            "[approval] trust_cli_names = true outside an exercise: anyone at the command line "
+            "can approve, reject or write as anyone with --as NAME. Remove it, and prove "
+            "people by their OS account ([approval.os_users]) or SSH key ([approval.ssh_keys])"
+        )
+    elif trusts_cli_names(config):
+        report.lines.append("CLI names are trusted (an exercise): --as NAME is believed")
+    writers = set(policy.approvers) | set(policy.authors)
+    report.warnings += [
+        f"[approval.os_users] {person!r} is neither in [approval] approvers nor in "
+        "[approval] authors: check the name (a mapping for a misspelt name proves nobody)"
+        for person in policy.os_users
+        if person not in writers
+    ]
+    for person, line in policy.ssh_keys.items():
+        where = f"[approval.ssh_keys] {person!r}"
+        if person not in policy.approvers:
+            report.warnings.append(
+                f"{where} is not in [approval] approvers: only approvers sign decisions"
+            )
+        try:
+            key = parse_public_key(line)
+        except ValueError as exc:
+            report.warnings.append(
+                f"{where}: not a usable public key line ({exc}); paste the whole line of "
+                "their .pub file. Until then their signed approvals are refused"
+            )
+            continue
+        report.lines.append(f"{where}: {key.key_type} key {key.fingerprint}")
+    if policy.ssh_keys and shutil.which("ssh-keygen") is None:
+        report.warnings.append(
+            "ssh-keygen is not installed here, so signed approvals cannot be checked: "
+            "install the OpenSSH client"
+        )
 
 
 def _likely_authors(app: App, approvers: list[str]) -> list[tuple[str, str]]:

@@ -54,6 +54,8 @@ IMPLICIT_GROUP = "all"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+#: A login name (POSIX, or a Windows account such as ``DOMAIN\\user``).
+OsAccount = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_.@\\$-]{0,99}$")]
 
 
 def _resolve_secret(value: object, info: ValidationInfo) -> SecretStr:
@@ -128,6 +130,13 @@ class ApprovalPolicy(_Model):
     authors: list[Identifier] = Field(default_factory=list)
     teams_channel_id: str | None = None
     identities: dict[str, str] = Field(default_factory=dict)
+    #: ``--as NAME`` (or BROADCASTER_USER) naming someone the OS account does not prove is
+    #: believed at the CLI. None: only in exercise mode (see ``broadcaster.identity``).
+    trust_cli_names: bool | None = None
+    #: Person -> the OS account that proves them at the CLI (approvals, and authors of drafts).
+    os_users: dict[Identifier, OsAccount] = Field(default_factory=dict)
+    #: Person -> the SSH public key line their signed CLI approvals are checked with.
+    ssh_keys: dict[Identifier, str] = Field(default_factory=dict)
 
 
 class QueueSettings(_Model):
@@ -432,5 +441,15 @@ def _approval_problems(policy: ApprovalPolicy) -> list[str]:
         f"approval.identities.{person}: {person!r} is not in approval.approvers"
         for person in policy.identities
         if person not in policy.approvers
+    ]
+    # One OS account proving two people would let one person give two of the four eyes.
+    proves: dict[str, list[str]] = {}
+    for person, account in policy.os_users.items():
+        proves.setdefault(account, []).append(person)
+    problems += [
+        f"approval.os_users: the OS account {account!r} is mapped to {', '.join(people)}; "
+        "an account can prove only one person"
+        for account, people in proves.items()
+        if len(people) > 1
     ]
     return problems

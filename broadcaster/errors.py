@@ -13,6 +13,7 @@ anything else reaching the top is a bug and shows its traceback.
      │    └── RenderError               a template fails or the output breaks a channel limit
      ├── StateError                     a lifecycle transition the state machine forbids
      ├── ApprovalError                  the approval policy refuses a decision
+     │    └── IdentityError             who is acting at the CLI is not proven
      ├── QueueError                     the job table is not in the expected state
      └── ChannelError(channel, retryable)     raised by adapters, classified for the retry queue
           ├── TransientError(retry_after)     try again later (5xx, timeouts before sending)
@@ -37,6 +38,7 @@ __all__ = [
     "BroadcastError",
     "ChannelError",
     "ConfigError",
+    "IdentityError",
     "InputError",
     "NotFoundError",
     "PermanentError",
@@ -98,6 +100,10 @@ class StateError(BroadcastError):
 
 class ApprovalError(BroadcastError):
     """The approval policy refuses the decision (self-approval, not an approver, stale hash)."""
+
+
+class IdentityError(ApprovalError):
+    """The person named at the command line is not proven (OS account, SSH signature, trust)."""
 
 
 class QueueError(BroadcastError):

@@ -120,12 +120,35 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 # Workspaces
 
 
+TRUST_LINE = "allow_self_approval = false\n"
+
+
 @pytest.fixture
 def workspace_dir(tmp_path: Path) -> Path:
-    """A fresh `broadcaster init` workspace (SQLite)."""
+    """A fresh `broadcaster init` workspace (SQLite) whose CLI believes `--as NAME`.
+
+    Tests play many people from one OS account, so the fixture sets ``[approval]
+    trust_cli_names = true`` (as an exercise would); tests of proving who acts turn it off with
+    :func:`set_trust_cli_names`.
+    """
     directory = tmp_path / "ws"
     init_workspace(directory)
+    set_trust_cli_names(directory, True)
     return directory
+
+
+def set_trust_cli_names(workspace_dir: Path, value: bool | None) -> None:
+    """Set ``[approval] trust_cli_names`` in the workspace (None: leave it to exercise mode)."""
+    path = workspace_dir / "broadcaster.toml"
+    lines = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if not line.startswith("trust_cli_names =")
+    ]
+    index = lines.index(TRUST_LINE) + 1
+    if value is not None:
+        lines.insert(index, f"trust_cli_names = {str(value).lower()}\n")
+    path.write_text("".join(lines), encoding="utf-8")
 
 
 def set_database_url(workspace_dir: Path, url: str) -> None:

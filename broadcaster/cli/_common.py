@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typer._click.core import Context as ClickContext
 
     from broadcaster.app import App
+    from broadcaster.identity import Claim
     from broadcaster.workspace import Workspace
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "IdArgument",
     "JsonOption",
     "OptionalIdArgument",
+    "audit_refusal",
     "emit_json",
     "emit_result",
     "error_document",
@@ -49,7 +51,8 @@ AsOption = Annotated[
     typer.Option(
         "--as",
         metavar="NAME",
-        help="Who you are (default: BROADCASTER_USER, else your OS user name).",
+        help="Who you are (default: BROADCASTER_USER, else your OS account). Approvers and "
+        "authors must be proven: see `broadcaster approve --help`.",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -112,16 +115,54 @@ class CliState:
         return self._app
 
     def person(self, explicit: str | None) -> str:
-        """The acting person for this command."""
-        from broadcaster.identity import current_person
+        """The acting person for a command that needs no proof (recorded as named)."""
+        return self.claim(explicit).person
 
-        return current_person(explicit, self.environ)
+    def claim(self, explicit: str | None) -> Claim:
+        """Who this command says is acting, and the OS account running it (to be proven)."""
+        from broadcaster.identity import claim
+
+        return claim(explicit, self.environ, self.workspace().config)
+
+    def proven_person(
+        self, explicit: str | None, doing: str, announcement_id: int | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The acting person and the proof of it; refused (and audited) when unproven."""
+        from broadcaster.errors import IdentityError
+        from broadcaster.identity import prove
+
+        who = self.claim(explicit)
+        try:
+            return who.person, prove(self.workspace().config, who, doing=doing)
+        except IdentityError as exc:
+            audit_refusal(self.app(), who, doing, exc, announcement_id)
+            raise
 
     def close(self) -> None:
         """Release the database."""
         if self._app is not None:
             self._app.close()
             self._app = None
+
+
+def audit_refusal(
+    app: App, who: Claim, doing: str, error: Exception, announcement_id: int | None = None
+) -> None:
+    """Record that ``who`` was not believed (the audit log keeps refusals too, issue 13)."""
+    from broadcaster.store.audit import record_event
+
+    with app.store.write() as conn:
+        record_event(
+            conn,
+            actor=who.person,
+            action="identity_refused",
+            now=app.clock(),
+            announcement_id=announcement_id,
+            doing=doing,
+            named_by=who.source,
+            os_user=who.os_user,
+            reason=str(error),
+        )
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -97,7 +97,8 @@ def draft(
         overrides=_overrides(override),
         to=tuple(to or ()),
     )
-    announcement = create_draft(cli.app(), cli.person(as_), draft_input)
+    author, proof = cli.proven_person(as_, "write a draft")
+    announcement = create_draft(cli.app(), author, draft_input, proof=proof)
     _report_revision(announcement, "Drafted", as_json)
 
 
@@ -132,7 +133,8 @@ def edit(
         to=tuple(to) if to else None,
     )
     app = cli.app()
-    announcement = edit_announcement(app, cli.person(as_), announcement_id, changes)
+    author, proof = cli.proven_person(as_, f"edit announcement {announcement_id}", announcement_id)
+    announcement = edit_announcement(app, author, announcement_id, changes, proof=proof)
     _report_edit(app, announcement, as_json)
 
 

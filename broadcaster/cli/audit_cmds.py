@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from broadcaster.cli._common import JsonOption, OptionalIdArgument, emit_json, state, stdout
@@ -49,17 +51,26 @@ def audit(
             event["action"],
             str(event["announcement_id"] or ""),
             str(event["revision"] or ""),
-            escape(
-                mask_phone_numbers(
-                    ", ".join(
-                        f"{k}={v}" for k, v in event["details"].items() if k != "content_hash"
-                    )
-                )
-            ),
+            escape(mask_phone_numbers(_details_text(event["details"]))),
         ]
         for event in document["events"]
     ]
     print_table(stdout(), columns, rows, wide=wide)
+
+
+def _details_text(details: dict[str, Any]) -> str:
+    """``key=value, ...``; a proof in words (its signature is in ``audit --json``)."""
+    from broadcaster.identity import describe_proof
+
+    shown = []
+    for key, value in details.items():
+        if key == "content_hash":
+            continue
+        if key == "proof" and isinstance(value, dict):
+            shown.append(describe_proof(value))
+        else:
+            shown.append(f"{key}={value}")
+    return ", ".join(shown)
 
 
 def register(app: typer.Typer) -> None:

@@ -114,6 +114,8 @@ def _print_check(report: CheckReport, results: list[OnlineResult] | None) -> Non
     # Lines quote configuration sections ("[approval] required"): never read as markup.
     for line in report.lines:
         console.print(f"[green]ok[/]   {escape(line)}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warn[/] {escape(warning)}")
     for problem in report.problems:
         console.print(f"[red]fail[/] {escape(problem)}")
     for result in results or []:

@@ -117,13 +117,13 @@ STATED_DEFAULTS = {
     ("edit", "--to"): "default: unchanged",
     ("edit", "--language"): "default: unchanged",
     **{
-        (name, "--as"): "default: BROADCASTER_USER, else your OS user name"
+        (name, "--as"): "default: BROADCASTER_USER, else your OS account"
         for name in ("draft", "edit", "submit", "cancel", "approve", "reject", "send")
     },
-    ("unschedule", "--as"): "default: BROADCASTER_USER, else your OS user name",
+    ("unschedule", "--as"): "default: BROADCASTER_USER, else your OS account",
     # tests/cli/test_approver_cli.py::test_show_of_an_older_revision_and_of_nothing
     ("show", "--revision"): "default: the current one",
-    ("deadletters", "--as"): "default: BROADCASTER_USER, else your OS user name",
+    ("deadletters", "--as"): "default: BROADCASTER_USER, else your OS account",
     # tests/test_demo.py::test_demo_without_dir_keeps_a_new_temporary_folder
     ("demo", "--dir"): "default: a new temporary folder, kept",
 }
