@@ -137,6 +137,21 @@ class ApprovalPolicy(_Model):
     os_users: dict[Identifier, OsAccount] = Field(default_factory=dict)
     #: Person -> the SSH public key line their signed CLI approvals are checked with.
     ssh_keys: dict[Identifier, str] = Field(default_factory=dict)
+    #: The last needed approval also sends (enqueues the fan-out in the same transaction).
+    #: None: only for severity ``crisis``; other updates wait for ``broadcaster send``.
+    send_on_approval: bool | None = None
+
+    def sends_on_approval(self, severity: str) -> bool:
+        """Whether approving an update of ``severity`` sends it at once."""
+        if self.send_on_approval is None:
+            return severity == "crisis"
+        return self.send_on_approval
+
+    def person_for(self, object_id: str) -> str | None:
+        """The approver whose Entra object id is ``object_id`` (case-insensitive), or None."""
+        wanted = object_id.strip().lower()
+        found = [p for p, oid in self.identities.items() if oid.strip().lower() == wanted]
+        return found[0] if len(found) == 1 else None
 
 
 class QueueSettings(_Model):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -40,7 +41,7 @@ from broadcaster.store.deliveries import (
     state_counts,
 )
 
-__all__ = ["dispatch_revision", "finish_dispatch"]
+__all__ = ["dispatch_in", "dispatch_revision", "finish_dispatch"]
 
 
 def dispatch_revision(
@@ -60,37 +61,59 @@ def dispatch_revision(
         current = get_announcement(conn, announcement_id, lock=True)
         if current.revision.number != seen.revision.number or current.state != seen.state:
             raise StateError(f"announcement {announcement_id} changed meanwhile; look again")
-        revision = current.revision
-        rows = _fan_out(app, conn, revision.content.targets)
-        created = create_deliveries(
-            conn, announcement_id=announcement_id, revision_id=revision.id, rows=rows, now=now
-        )
-        enqueue_revision(
-            conn,
-            revision_id=revision.id,
-            kind=JobKind.DELIVER,
-            run_at=run_at,
-            priority=revision.content.severity.priority,
-            now=now,
-        )
-        set_state(conn, announcement_id, current.state, AnnouncementState.DISPATCHING, now)
-        record_event(
-            conn,
-            actor=actor,
-            action="dispatched",
-            now=now,
-            announcement_id=announcement_id,
-            revision=revision.number,
-            content_hash=revision.content_hash,
-            targets=list(revision.content.targets),
-            deliveries=len(rows),
-            opted_out=created.opted_out,
-            run_at=run_at.isoformat(),
-        )
-        if created.opted_out:
-            # Every recipient may have opted out: then no job exists to settle it later.
-            finish_dispatch(conn, announcement_id, revision.id, now, actor=actor)
+        dispatch_in(app, conn, current, actor, run_at=run_at, now=now)
         return get_announcement(conn, announcement_id)
+
+
+def dispatch_in(
+    app: App,
+    conn: Connection,
+    current: Announcement,
+    actor: str,
+    *,
+    run_at: datetime,
+    now: datetime,
+    **details: Any,
+) -> None:
+    """The fan-out of ``current`` (approved, its row locked by the caller) on ``conn``.
+
+    The caller's transaction is the one that commits it: an approval that completes the policy
+    sends in the same transaction as the decision (``[approval] send_on_approval``), so two
+    approvers clicking at once cannot both enqueue it. ``details`` go into the audit event.
+    """
+    check_transition(current.state, AnnouncementState.DISPATCHING)
+    announcement_id = current.id
+    revision = current.revision
+    rows = _fan_out(app, conn, revision.content.targets)
+    created = create_deliveries(
+        conn, announcement_id=announcement_id, revision_id=revision.id, rows=rows, now=now
+    )
+    enqueue_revision(
+        conn,
+        revision_id=revision.id,
+        kind=JobKind.DELIVER,
+        run_at=run_at,
+        priority=revision.content.severity.priority,
+        now=now,
+    )
+    set_state(conn, announcement_id, current.state, AnnouncementState.DISPATCHING, now)
+    record_event(
+        conn,
+        actor=actor,
+        action="dispatched",
+        now=now,
+        announcement_id=announcement_id,
+        revision=revision.number,
+        content_hash=revision.content_hash,
+        targets=list(revision.content.targets),
+        deliveries=len(rows),
+        opted_out=created.opted_out,
+        run_at=run_at.isoformat(),
+        **details,
+    )
+    if created.opted_out:
+        # Every recipient may have opted out: then no job exists to settle it later.
+        finish_dispatch(conn, announcement_id, revision.id, now, actor=actor)
 
 
 def _fan_out(app: App, conn: Connection, target_ids: Sequence[str]) -> list[NewDelivery]:

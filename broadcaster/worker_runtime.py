@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from broadcaster.app import App
+from broadcaster.approval_card_job import ApprovalCardRunner
 from broadcaster.delivery import DeliveryRunner
 from broadcaster.errors import InputError
 from broadcaster.limits import limits_for
@@ -47,9 +48,10 @@ async def run_worker(
     # two workers share a database or a worker runs in the wrong folder.
     log.info(_start_line(identity), extra={"worker": identity})
     runner = DeliveryRunner(app, owner)
+    cards = ApprovalCardRunner(app)
     worker = Worker(
         app.store,
-        {JobKind.DELIVER: runner},
+        {JobKind.DELIVER: runner, JobKind.APPROVAL_CARD: cards},
         owner=owner,
         clock=app.queue_clock,
         options=options,
@@ -59,6 +61,7 @@ async def run_worker(
         return await worker.run(until_idle=until_idle, stop=stop)
     finally:
         await runner.aclose()
+        await cards.aclose()
 
 
 def worker_identity(app: App, options: WorkerOptions, owner: str) -> dict[str, Any]:
