@@ -110,8 +110,8 @@ class ApprovalOutcome:
 
     @property
     def complete(self) -> bool:
-        """True when the revision has all the approvals it needs."""
-        return self.announcement.state == AnnouncementState.APPROVED
+        """True when the revision has all the approvals it needs (and maybe is being sent)."""
+        return self.sending or self.announcement.state == AnnouncementState.APPROVED
 
 
 def approve(

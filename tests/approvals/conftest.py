@@ -33,7 +33,7 @@ retry_base_seconds = 0.05
 retry_cap_seconds = 0.3
 lease_seconds = 10
 """
-TEAMS = f"""
+TEAMS = """
 [teams_bot]
 app_id = "env:TEAMS_APP_ID"
 app_password = "env:TEAMS_APP_PASSWORD"
