@@ -40,6 +40,6 @@ def test_check_refuses_a_cards_channel_without_a_bot(
 ) -> None:
     write_config(workspace_dir, database_url, teams=False)
     code, text, document = checked(cli, sandbox)
-    assert code != 0
+    assert code != 0 and "no approval card can be posted" in text
     [problem] = [p for p in document["problems"] if "teams_channel_id" in p]
     assert "there is no [teams_bot]" in problem and "add [teams_bot]" in problem
