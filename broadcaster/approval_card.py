@@ -42,6 +42,11 @@ MAX_REFRESH_USERS = 60
 _S = AnnouncementState
 _SEVERITY_COLOUR = {"crisis": "Attention", "important": "Warning"}
 _SENDING = (_S.DISPATCHING, _S.SENT, _S.PARTIALLY_FAILED)
+_SENT = {
+    _S.DISPATCHING: "Being sent.",
+    _S.SENT: "Sent.",
+    _S.PARTIALLY_FAILED: "Sent, but some deliveries failed (see `broadcaster status`).",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +93,9 @@ class CardView:
     exercise: bool = False
     #: Why a click was refused, shown in red to the person who clicked (None: no notice).
     refusal: str | None = None
-    #: Teams user ids (MRIs) whose clients refresh the card by themselves (empty: omitted).
+    #: Teams user ids (MRIs) whose clients refresh the card by themselves. Empty: omitted, and
+    #: then Teams refreshes it for everyone in a conversation of up to 60 people (an approvers'
+    #: channel); in a larger one only for those listed, the others refresh by hand.
     refresh_users: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -195,7 +202,7 @@ def _status(view: CardView) -> dict[str, Any]:
     elif view.state == _S.APPROVED:
         line, colour = f"Approved ({count}): {approvals}. Not sent yet.", "Good"
     elif view.state in _SENDING:
-        line, colour = f"Approved ({count}): {approvals}. Sending ({view.state}).", "Good"
+        line, colour = f"Approved ({count}): {approvals}. {_SENT[view.state]}", "Good"
     else:
         line, colour = f"No longer waiting for approval: {view.state}", "Warning"
     return {

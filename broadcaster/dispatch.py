@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from broadcaster.app import App
+from broadcaster.approval_card_queue import queue_card
+from broadcaster.config import Config
 from broadcaster.errors import InputError, RenderError, StateError
 from broadcaster.model import Announcement, AnnouncementState, DeliveryState, check_transition
 from broadcaster.preview import preview_announcement
@@ -31,6 +33,7 @@ from broadcaster.store.announcements import (
     revision_number,
     set_state,
 )
+from broadcaster.store.approval_cards import card_of
 from broadcaster.store.audit import record_event
 from broadcaster.store.deliveries import (
     NewDelivery,
@@ -113,7 +116,7 @@ def dispatch_in(
     )
     if created.opted_out:
         # Every recipient may have opted out: then no job exists to settle it later.
-        finish_dispatch(conn, announcement_id, revision.id, now, actor=actor)
+        finish_dispatch(conn, announcement_id, revision.id, now, actor=actor, config=app.config)
 
 
 def _fan_out(app: App, conn: Connection, target_ids: Sequence[str]) -> list[NewDelivery]:
@@ -139,10 +142,12 @@ def finish_dispatch(
     now: datetime,
     *,
     actor: str = "worker",
+    config: Config | None = None,
 ) -> None:
     """Mark a dispatching announcement sent or partially failed once every delivery is final.
 
     Deliveries cancelled because their recipient opted out count as neither sent nor failed.
+    With ``config``, an approval card in Teams is then updated to say so.
     """
     # Lock the announcement before looking at its deliveries: two workers finishing deliveries
     # at once would otherwise each see the other's as unfinished (READ COMMITTED) and neither
@@ -158,6 +163,8 @@ def finish_dispatch(
     failed = failed_targets(conn, revision_id)
     outcome = AnnouncementState.PARTIALLY_FAILED if failed else AnnouncementState.SENT
     set_state(conn, announcement_id, AnnouncementState.DISPATCHING, outcome, now)
+    if config is not None and card_of(conn, announcement_id) is not None:
+        queue_card(conn, config, announcement_id, now)
     record_event(
         conn,
         actor=actor,

@@ -133,7 +133,8 @@ def test_a_waiting_card_carries_the_revision_in_approve_and_reject() -> None:
     ("name", "expected"),
     [
         ("approved, sending", "Approved (2 of 2): anna.hasselbom 12 Dec 14:02 (teams); "
-         "jens.odevall 12 Dec 14:02 (cli). Sending (dispatching)."),
+         "jens.odevall 12 Dec 14:02 (cli). Being sent."),
+        ("sent", "Approved (2 of 2)"),
         ("approved, not sent", "Not sent yet."),
         ("rejected", "Rejected by jens.odevall 12 Dec 14:02: Fel nummer"),
         ("edited", "Edited: revision 3 replaces this one"),

@@ -121,6 +121,8 @@ def test_clicks_in_teams_approve_and_every_view_follows(serving: Running, sandbo
         in replies(sandbox, posted.id)[0]
     )
     assert len(events(app, announcement.id, "dispatched")) == 1
+    wait_for(lambda: "Approved (2 of 2)" in shown(threads(sandbox)[0]))
+    wait_for(lambda: "Sent." in shown(threads(sandbox)[0]))
     puts = sandbox.records.find("connector", method="PUT", direction="in")
     assert puts and all(p.status == 200 for p in puts)
 
