@@ -467,4 +467,13 @@ def _approval_problems(policy: ApprovalPolicy) -> list[str]:
         for account, people in proves.items()
         if len(people) > 1
     ]
+    owners: dict[str, list[str]] = {}
+    for person, object_id in policy.identities.items():
+        owners.setdefault(object_id.strip().lower(), []).append(person)
+    problems += [
+        f"approval.identities: {', '.join(people)} share the Entra object id {object_id}; "
+        "one Teams account would decide as several people: give each their own"
+        for object_id, people in owners.items()
+        if len(people) > 1
+    ]
     return problems

@@ -43,3 +43,14 @@ def test_check_refuses_a_cards_channel_without_a_bot(
     assert code != 0 and "no approval card can be posted" in text
     [problem] = [p for p in document["problems"] if "teams_channel_id" in p]
     assert "there is no [teams_bot]" in problem and "add [teams_bot]" in problem
+
+
+def test_two_approvers_with_one_entra_object_id_is_a_configuration_error(
+    workspace_dir: Path, database_url: str, cli: Cli
+) -> None:
+    path = write_config(workspace_dir, database_url, teams=False, channel=False)
+    path.write_text(path.read_text("utf-8").replace("-0000000000aa", "-000000000001"), "utf-8")
+    result = cli("check", "--json")
+    assert result.exit_code == 2
+    message = " ".join(result.json()["error"]["details"])
+    assert "jens.odevall, kommunikator share the Entra object id" in message
