@@ -22,6 +22,7 @@ from broadcaster.model import AnnouncementState
 
 __all__ = [
     "APPROVE_VERB",
+    "MAX_REASON",
     "REFRESH_VERB",
     "REJECT_VERB",
     "CardDecision",
@@ -37,6 +38,8 @@ REJECT_VERB = "reject"
 REFRESH_VERB = "refresh"
 #: The input that carries a rejection's reason.
 REASON_INPUT = "reason"
+#: The longest rejection reason a card takes (it is shown on the card to everyone).
+MAX_REASON = 500
 #: ``refresh.userIds`` holds at most this many users (Teams' limit).
 MAX_REFRESH_USERS = 60
 _S = AnnouncementState
@@ -220,7 +223,7 @@ def _actions(view: CardView) -> list[dict[str, Any]]:
         "label": "Why (the author sees this)",
         "isMultiline": True,
         "isRequired": True,
-        "maxLength": 500,
+        "maxLength": MAX_REASON,
         "errorMessage": "Say what must change",
     }
     reject = _execute(REJECT_VERB, "Reject", data, style="destructive", inputs="auto")

@@ -25,6 +25,7 @@ from broadcaster.app import App
 from broadcaster.approval import approve, reject
 from broadcaster.approval_card import (
     APPROVE_VERB,
+    MAX_REASON,
     REASON_INPUT,
     REFRESH_VERB,
     REJECT_VERB,
@@ -203,6 +204,9 @@ def _reason(data: Mapping[str, Any]) -> str:
     why = data.get(REASON_INPUT)
     if not isinstance(why, str) or not why.strip():
         raise InputError("a rejection needs a reason: say what must change")
+    if len(why) > MAX_REASON:
+        # The card shows the reason to everyone; Teams refuses a card over about 28 KB.
+        raise InputError(f"the reason is {len(why)} characters; say it in at most {MAX_REASON}")
     return why
 
 

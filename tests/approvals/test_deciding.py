@@ -168,6 +168,8 @@ def test_a_rejection_needs_a_reason_and_then_rejects(teams_app: App, sandbox: An
     data = data_of(teams_app, announcement)
     response = click(teams_app, sandbox, "reject", OBJECT_IDS[JENS], {**data, "reason": "  "})
     assert "a rejection needs a reason" in (notice(response) or "")
+    response = click(teams_app, sandbox, "reject", OBJECT_IDS[JENS], {**data, "reason": "x" * 501})
+    assert "the reason is 501 characters; say it in at most 500" in (notice(response) or "")
     assert state_of(teams_app, announcement.id) == AnnouncementState.PENDING_APPROVAL
     response = click(
         teams_app, sandbox, "reject", OBJECT_IDS[JENS], {**data, "reason": "Fel **telefon**"}
