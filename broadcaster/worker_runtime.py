@@ -39,8 +39,12 @@ async def run_worker(
     stop: asyncio.Event | None = None,
     options: WorkerOptions | None = None,
     owner: str | None = None,
+    wake: asyncio.Event | None = None,
 ) -> int:
-    """Process jobs until stopped (or idle); returns how many jobs were settled."""
+    """Process jobs until stopped (or idle); returns how many jobs were settled.
+
+    ``wake`` set: look for due jobs now (this process just queued some).
+    """
     owner = owner or worker_id()
     options = options or worker_options(app)
     identity = worker_identity(app, options, owner)
@@ -58,7 +62,7 @@ async def run_worker(
         capacity=runner,
     )
     try:
-        return await worker.run(until_idle=until_idle, stop=stop)
+        return await worker.run(until_idle=until_idle, stop=stop, wake=wake)
     finally:
         await runner.aclose()
         await cards.aclose()
