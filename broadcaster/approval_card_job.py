@@ -22,6 +22,7 @@ letter with the fix in its error.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -179,6 +180,7 @@ class ApprovalCardRunner:
     # -- deciding ---------------------------------------------------------------------------
 
     def _plan(self, job: Job) -> _Plan | None:
+        """Take the announcement's turn and decide what to do; None: another job has it."""
         announcement_id = job.announcement_id or 0
         now = self.app.clock()
         with self.app.store.write() as conn:
@@ -186,43 +188,41 @@ class ApprovalCardRunner:
         if card is None:
             return None
         with self.app.store.read() as conn:
-            announcement = get_announcement(conn, announcement_id)
-            current = announcement.revision.number
-            summary = f"Approval needed: {announcement.revision.content.title}"
-            if not card.posted:
-                if announcement.state in _GONE:
-                    return _Plan(card=card)  # withdrawn or edited before it was ever shown
-                view = self._view(conn, announcement_id, None)
-                return self._with_notice(_Plan(card=card, post=build_card(view), revision=current,
-                                               summary=summary), view, card)  # fmt: skip
-            if card.revision != current and announcement.state not in _GONE:
-                # Submitted again after an edit: the old card says so, a new thread asks.
-                old = build_card(self._view(conn, announcement_id, card.revision))
-                view = self._view(conn, announcement_id, None)
-                plan = _Plan(card=card, replace=old, post=build_card(view), revision=current,
-                             summary=summary)  # fmt: skip
-                return self._with_notice(plan, view, card)
-            view = self._view(conn, announcement_id, card.revision)
+            plan, view = self._decide(conn, announcement_id, card)
+        notice = author_notice(view) if view is not None else None
+        if notice is not None and notice[0] != card.told_author:
+            plan = dataclasses.replace(plan, tell=notice)
+        return plan
+
+    def _decide(
+        self, conn: Connection, announcement_id: int, card: PostedCard
+    ) -> tuple[_Plan, CardView | None]:
+        """What the card needs, and the view of the revision it then shows."""
+        announcement = get_announcement(conn, announcement_id)
+        current = announcement.revision.number
+        plan = _Plan(card=card, summary=f"Approval needed: {announcement.revision.content.title}")
+        gone = announcement.state in _GONE
+        if not card.posted and gone:
+            return plan, None  # withdrawn or edited before it was ever shown
+        if not card.posted or (card.revision != current and not gone):
+            # No card yet, or submitted again after an edit: a new thread asks (approvers are
+            # notified of a new thread, not of an edit), and the old card says it was replaced.
+            view = self._view(conn, announcement_id, None)
+            old = (
+                build_card(self._view(conn, announcement_id, card.revision))
+                if card.posted
+                else None
+            )
+            return dataclasses.replace(
+                plan, replace=old, post=build_card(view), revision=current
+            ), view
+        view = self._view(conn, announcement_id, card.revision)
         shown = build_card(view)
-        replace = shown if digest(shown) != card.digest else None
-        return self._with_notice(_Plan(card=card, replace=replace, summary=summary), view, card)
+        changed = shown if digest(shown) != card.digest else None
+        return dataclasses.replace(plan, replace=changed), view
 
     def _view(self, conn: Connection, announcement_id: int, revision: int | None) -> CardView:
         return card_view(self.app, conn, announcement_id, revision=revision, lines=self.lines)
-
-    @staticmethod
-    def _with_notice(plan: _Plan, view: CardView, card: PostedCard) -> _Plan:
-        notice = author_notice(view)
-        if notice is None or notice[0] == card.told_author:
-            return plan
-        return _Plan(
-            card=plan.card,
-            replace=plan.replace,
-            post=plan.post,
-            revision=plan.revision,
-            tell=notice,
-            summary=plan.summary,
-        )
 
     # -- talking to Teams -------------------------------------------------------------------
 
