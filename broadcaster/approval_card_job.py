@@ -56,8 +56,9 @@ __all__ = ["MAX_CARD_ATTEMPTS", "ApprovalCardRunner", "CardOutcome", "author_not
 
 log = logging.getLogger("broadcaster.approval")
 
-#: A card job that failed this many times with retryable errors becomes a dead letter.
-MAX_CARD_ATTEMPTS = 10
+#: A card job that failed this many times with retryable errors becomes a dead letter (with
+#: the default backoff, after about two hours of Teams being down; the next decision tries anew).
+MAX_CARD_ATTEMPTS = 30
 #: The configured target the approval cards are posted as (for the adapter's messages).
 CARD_TARGET_ID = "approval.teams_channel_id"
 _S = AnnouncementState

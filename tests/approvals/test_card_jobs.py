@@ -193,3 +193,28 @@ def test_with_a_bot_submit_says_the_card_goes_to_teams(
     result = cli("submit", "2")
     assert result.exit_code == 0, result.stderr
     assert "approval card goes to the approvers' Teams channel" in " ".join(result.stdout.split())
+
+
+def test_a_bot_blocked_in_the_channel_is_a_dead_letter_that_says_what_to_do(
+    teams_app: App, sandbox: Any
+) -> None:
+    from sqlalchemy import select
+
+    from broadcaster.store.schema import jobs
+
+    sandbox.connector.block(APPROVERS_CHANNEL)
+    submitted(teams_app)
+
+    def dead() -> Any:
+        with teams_app.store.read() as conn:
+            return conn.execute(
+                select(jobs.c.state, jobs.c.last_error).where(
+                    jobs.c.kind == JobKind.APPROVAL_CARD, jobs.c.state == "dead"
+                )
+            ).first()
+
+    run_until(teams_app, lambda: dead() is not None)
+    _, error = dead()
+    assert "the approval card could not be posted or updated" in error
+    assert "unblock it or install the app in the team again" in error
+    assert threads(sandbox) == []
