@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from broadcaster.app import App
+from broadcaster.approval_card_queue import queue_card
 from broadcaster.config import ApprovalPolicy
 from broadcaster.errors import ApprovalError, InputError, StateError
 from broadcaster.model import Announcement, AnnouncementState
@@ -99,11 +101,17 @@ class ApprovalOutcome:
     approved_by: list[str]
     required: int
     counted: bool  # False when this person had already decided on this revision
+    #: True when this approval completed the policy and the fan-out was enqueued with it
+    #: (``[approval] send_on_approval``).
+    sending: bool = False
+    #: Why a completed approval did not send although the policy says it should (preview
+    #: errors); None otherwise.
+    not_sent: str | None = None
 
     @property
     def complete(self) -> bool:
-        """True when the revision has all the approvals it needs."""
-        return self.announcement.state == AnnouncementState.APPROVED
+        """True when the revision has all the approvals it needs (and maybe is being sent)."""
+        return self.sending or self.announcement.state == AnnouncementState.APPROVED
 
 
 def approve(
@@ -159,14 +167,53 @@ def approve(
                 required=policy.required,
                 **({"proof": dict(proof)} if proof is not None else {}),
             )
+        sending, not_sent = False, None
         if len(approved_by) >= policy.required:
             set_state(conn, announcement_id, current.state, AnnouncementState.APPROVED, now)
+            if policy.sends_on_approval(current.revision.content.severity):
+                not_sent = _send_now(app, conn, announcement_id, person, via, now)
+                sending = not_sent is None
+        if counted:
+            queue_card(conn, app.config, announcement_id, now)
         return ApprovalOutcome(
             announcement=get_announcement(conn, announcement_id),
             approved_by=approved_by,
             required=policy.required,
             counted=counted,
+            sending=sending,
+            not_sent=not_sent,
         )
+
+
+def _send_now(
+    app: App, conn: Connection, announcement_id: int, person: str, via: str, now: datetime
+) -> str | None:
+    """Enqueue the fan-out of the just-approved revision in the approval's own transaction.
+
+    Two approvers completing at once cannot both get here: the second one's transaction finds
+    the announcement no longer pending. Returns why it was not sent (the preview has errors:
+    the approval stands and a person sends once they are fixed), or None.
+    """
+    # Imported here: dispatch reaches preview and the adapters, which approval alone does not need.
+    from broadcaster.dispatch import dispatch_in
+    from broadcaster.preview import preview_announcement
+
+    approved = get_announcement(conn, announcement_id)
+    problems = preview_announcement(app, approved).problems()
+    if problems:
+        reason = "the preview has errors: " + "; ".join(problems)
+        record_event(
+            conn,
+            actor=person,
+            action="not_sent",
+            now=now,
+            announcement_id=announcement_id,
+            revision=approved.revision.number,
+            reason=reason,
+        )
+        return reason
+    dispatch_in(app, conn, approved, person, run_at=now, now=now, on_approval=True, via=via)
+    return None
 
 
 def reject(
@@ -201,6 +248,7 @@ def reject(
             # This approver had approved earlier and has changed their mind: the rejection wins.
             change_decision(conn, revision_id=revision.id, now=now, proof=proof, **decision)
         set_state(conn, announcement_id, current.state, AnnouncementState.REJECTED, now)
+        queue_card(conn, app.config, announcement_id, now)
         record_event(
             conn,
             actor=person,

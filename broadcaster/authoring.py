@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from broadcaster.app import App
 from broadcaster.approval import APPROVE, Eligibility, eligibility_of
+from broadcaster.approval_card_queue import queue_card
 from broadcaster.errors import ApprovalError, InputError, RenderError, StateError
 from broadcaster.model import (
     Announcement,
@@ -27,6 +28,7 @@ from broadcaster.store.announcements import (
     get_announcement,
     set_state,
 )
+from broadcaster.store.approval_cards import card_of
 from broadcaster.store.approvals import decisions_for
 from broadcaster.store.audit import record_event
 from broadcaster.targets import resolve_targets
@@ -149,6 +151,8 @@ def edit(
             now,
             current_revision=number,
         )
+        if card_of(conn, announcement_id) is not None:
+            queue_card(conn, app.config, announcement_id, now)  # the card says it was edited
         record_event(
             conn,
             actor=actor,
@@ -225,6 +229,8 @@ def _transition(
         if current.revision.number != seen.revision.number:
             raise StateError(f"announcement {seen.id} was edited meanwhile; look again")
         set_state(conn, seen.id, seen.state, wanted, now)
+        if wanted == AnnouncementState.PENDING_APPROVAL or card_of(conn, seen.id) is not None:
+            queue_card(conn, app.config, seen.id, now)  # the card shows it (or is posted)
         record_event(
             conn,
             actor=actor,

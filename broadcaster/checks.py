@@ -76,6 +76,7 @@ def check_workspace(app: App) -> CheckReport:
     report.lines.append(f"database ({app.store.dialect}) at schema revision {SCHEMA_REVISION}")
     _check_approval(app, report)
     check_cli_proof(app.config, report)
+    _check_teams_approvals(app, report)
     reported = _check_templates(app, report)
     # One line per problem: a broken template shared by several targets is one mistake to fix,
     # named once with every target it stops, and not again when the compile check found it.
@@ -286,3 +287,37 @@ async def _close(adapter: Channel, target_id: str, seconds: float) -> None:
             await adapter.aclose()
     except Exception:  # closing is tidying up; the check's answer stands
         log.debug("closing the %s adapter failed after its online check", target_id, exc_info=True)
+
+
+def _check_teams_approvals(app: App, report: CheckReport) -> None:
+    """Where approval cards go, who can click them, and whether approving sends."""
+    config = app.config
+    policy = config.approval
+    sends = {
+        True: "every update",
+        False: "no update (`broadcaster send` does)",
+        None: "crisis updates",
+    }
+    report.lines.append(f"approval: the last approval sends {sends[policy.send_on_approval]}")
+    if not policy.teams_channel_id:
+        report.lines.append("approval: no Teams channel; approvals happen at the command line")
+        return
+    if config.teams_bot is None:
+        report.problems.append(
+            f"[approval] teams_channel_id = {policy.teams_channel_id!r} but there is no "
+            "[teams_bot]: no approval card can be posted; add [teams_bot] (app_id, "
+            "app_password, tenant_id) or remove teams_channel_id"
+        )
+        return
+    mapped = [p for p in policy.approvers if p in policy.identities]
+    line = (
+        f"approval: cards go to Teams channel {policy.teams_channel_id}; "
+        f"{len(mapped)} of {len(policy.approvers)} approvers can decide there"
+    )
+    unmapped = [p for p in policy.approvers if p not in policy.identities]
+    if unmapped:
+        line += (
+            f" ({', '.join(unmapped)}: no Entra object id in [approval.identities], "
+            "so the command line only)"
+        )
+    report.lines.append(line)

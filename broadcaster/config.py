@@ -137,6 +137,21 @@ class ApprovalPolicy(_Model):
     os_users: dict[Identifier, OsAccount] = Field(default_factory=dict)
     #: Person -> the SSH public key line their signed CLI approvals are checked with.
     ssh_keys: dict[Identifier, str] = Field(default_factory=dict)
+    #: The last needed approval also sends (enqueues the fan-out in the same transaction).
+    #: None: only for severity ``crisis``; other updates wait for ``broadcaster send``.
+    send_on_approval: bool | None = None
+
+    def sends_on_approval(self, severity: str) -> bool:
+        """Whether approving an update of ``severity`` sends it at once."""
+        if self.send_on_approval is None:
+            return severity == "crisis"
+        return self.send_on_approval
+
+    def person_for(self, object_id: str) -> str | None:
+        """The approver whose Entra object id is ``object_id`` (case-insensitive), or None."""
+        wanted = object_id.strip().lower()
+        found = [p for p, oid in self.identities.items() if oid.strip().lower() == wanted]
+        return found[0] if len(found) == 1 else None
 
 
 class QueueSettings(_Model):
@@ -450,6 +465,15 @@ def _approval_problems(policy: ApprovalPolicy) -> list[str]:
         f"approval.os_users: the OS account {account!r} is mapped to {', '.join(people)}; "
         "an account can prove only one person"
         for account, people in proves.items()
+        if len(people) > 1
+    ]
+    owners: dict[str, list[str]] = {}
+    for person, object_id in policy.identities.items():
+        owners.setdefault(object_id.strip().lower(), []).append(person)
+    problems += [
+        f"approval.identities: {', '.join(people)} share the Entra object id {object_id}; "
+        "one Teams account would decide as several people: give each their own"
+        for object_id, people in owners.items()
         if len(people) > 1
     ]
     return problems

@@ -365,7 +365,7 @@ class DeliveryRunner:
         if unknown:
             pairs |= revisions_of(conn, unknown)
         for announcement_id, revision_id in sorted(pairs):
-            finish_dispatch(conn, announcement_id, revision_id, now)
+            finish_dispatch(conn, announcement_id, revision_id, now, config=self.app.config)
         states = Counter(str(o.state) for o in outcomes)
         log.debug("recorded %s", ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
         for outcome in outcomes:
@@ -390,7 +390,7 @@ class DeliveryRunner:
                 # Cancelled here, not sent: no outcome follows, so if these were the last of
                 # their announcement's deliveries, it is settled now, with the cancellation.
                 for announcement_id, revision_id in sorted(revisions_of(conn, marked.opted_out)):
-                    finish_dispatch(conn, announcement_id, revision_id, now)
+                    finish_dispatch(conn, announcement_id, revision_id, now, config=self.app.config)
         for delivery_id in marked.opted_out:
             log.info("delivery %s cancelled: its recipient opted out before it went", delivery_id)
         return [marked.attempts.get(delivery_id) for delivery_id in delivery_ids]

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
 from broadcaster.app import App
+from broadcaster.approval_card_queue import queue_card
+from broadcaster.config import Config
 from broadcaster.errors import InputError, RenderError, StateError
 from broadcaster.model import Announcement, AnnouncementState, DeliveryState, check_transition
 from broadcaster.preview import preview_announcement
@@ -30,6 +33,7 @@ from broadcaster.store.announcements import (
     revision_number,
     set_state,
 )
+from broadcaster.store.approval_cards import card_of
 from broadcaster.store.audit import record_event
 from broadcaster.store.deliveries import (
     NewDelivery,
@@ -40,7 +44,7 @@ from broadcaster.store.deliveries import (
     state_counts,
 )
 
-__all__ = ["dispatch_revision", "finish_dispatch"]
+__all__ = ["dispatch_in", "dispatch_revision", "finish_dispatch"]
 
 
 def dispatch_revision(
@@ -60,37 +64,59 @@ def dispatch_revision(
         current = get_announcement(conn, announcement_id, lock=True)
         if current.revision.number != seen.revision.number or current.state != seen.state:
             raise StateError(f"announcement {announcement_id} changed meanwhile; look again")
-        revision = current.revision
-        rows = _fan_out(app, conn, revision.content.targets)
-        created = create_deliveries(
-            conn, announcement_id=announcement_id, revision_id=revision.id, rows=rows, now=now
-        )
-        enqueue_revision(
-            conn,
-            revision_id=revision.id,
-            kind=JobKind.DELIVER,
-            run_at=run_at,
-            priority=revision.content.severity.priority,
-            now=now,
-        )
-        set_state(conn, announcement_id, current.state, AnnouncementState.DISPATCHING, now)
-        record_event(
-            conn,
-            actor=actor,
-            action="dispatched",
-            now=now,
-            announcement_id=announcement_id,
-            revision=revision.number,
-            content_hash=revision.content_hash,
-            targets=list(revision.content.targets),
-            deliveries=len(rows),
-            opted_out=created.opted_out,
-            run_at=run_at.isoformat(),
-        )
-        if created.opted_out:
-            # Every recipient may have opted out: then no job exists to settle it later.
-            finish_dispatch(conn, announcement_id, revision.id, now, actor=actor)
+        dispatch_in(app, conn, current, actor, run_at=run_at, now=now)
         return get_announcement(conn, announcement_id)
+
+
+def dispatch_in(
+    app: App,
+    conn: Connection,
+    current: Announcement,
+    actor: str,
+    *,
+    run_at: datetime,
+    now: datetime,
+    **details: Any,
+) -> None:
+    """The fan-out of ``current`` (approved, its row locked by the caller) on ``conn``.
+
+    The caller's transaction is the one that commits it: an approval that completes the policy
+    sends in the same transaction as the decision (``[approval] send_on_approval``), so two
+    approvers clicking at once cannot both enqueue it. ``details`` go into the audit event.
+    """
+    check_transition(current.state, AnnouncementState.DISPATCHING)
+    announcement_id = current.id
+    revision = current.revision
+    rows = _fan_out(app, conn, revision.content.targets)
+    created = create_deliveries(
+        conn, announcement_id=announcement_id, revision_id=revision.id, rows=rows, now=now
+    )
+    enqueue_revision(
+        conn,
+        revision_id=revision.id,
+        kind=JobKind.DELIVER,
+        run_at=run_at,
+        priority=revision.content.severity.priority,
+        now=now,
+    )
+    set_state(conn, announcement_id, current.state, AnnouncementState.DISPATCHING, now)
+    record_event(
+        conn,
+        actor=actor,
+        action="dispatched",
+        now=now,
+        announcement_id=announcement_id,
+        revision=revision.number,
+        content_hash=revision.content_hash,
+        targets=list(revision.content.targets),
+        deliveries=len(rows),
+        opted_out=created.opted_out,
+        run_at=run_at.isoformat(),
+        **details,
+    )
+    if created.opted_out:
+        # Every recipient may have opted out: then no job exists to settle it later.
+        finish_dispatch(conn, announcement_id, revision.id, now, actor=actor, config=app.config)
 
 
 def _fan_out(app: App, conn: Connection, target_ids: Sequence[str]) -> list[NewDelivery]:
@@ -116,10 +142,12 @@ def finish_dispatch(
     now: datetime,
     *,
     actor: str = "worker",
+    config: Config | None = None,
 ) -> None:
     """Mark a dispatching announcement sent or partially failed once every delivery is final.
 
     Deliveries cancelled because their recipient opted out count as neither sent nor failed.
+    With ``config``, an approval card in Teams is then updated to say so.
     """
     # Lock the announcement before looking at its deliveries: two workers finishing deliveries
     # at once would otherwise each see the other's as unfinished (READ COMMITTED) and neither
@@ -135,6 +163,8 @@ def finish_dispatch(
     failed = failed_targets(conn, revision_id)
     outcome = AnnouncementState.PARTIALLY_FAILED if failed else AnnouncementState.SENT
     set_state(conn, announcement_id, AnnouncementState.DISPATCHING, outcome, now)
+    if config is not None and card_of(conn, announcement_id) is not None:
+        queue_card(conn, config, announcement_id, now)
     record_event(
         conn,
         actor=actor,

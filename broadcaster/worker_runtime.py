@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from broadcaster.app import App
+from broadcaster.approval_card_job import ApprovalCardRunner
 from broadcaster.delivery import DeliveryRunner
 from broadcaster.errors import InputError
 from broadcaster.limits import limits_for
@@ -38,8 +39,12 @@ async def run_worker(
     stop: asyncio.Event | None = None,
     options: WorkerOptions | None = None,
     owner: str | None = None,
+    wake: asyncio.Event | None = None,
 ) -> int:
-    """Process jobs until stopped (or idle); returns how many jobs were settled."""
+    """Process jobs until stopped (or idle); returns how many jobs were settled.
+
+    ``wake`` set: look for due jobs now (this process just queued some).
+    """
     owner = owner or worker_id()
     options = options or worker_options(app)
     identity = worker_identity(app, options, owner)
@@ -47,18 +52,20 @@ async def run_worker(
     # two workers share a database or a worker runs in the wrong folder.
     log.info(_start_line(identity), extra={"worker": identity})
     runner = DeliveryRunner(app, owner)
+    cards = ApprovalCardRunner(app)
     worker = Worker(
         app.store,
-        {JobKind.DELIVER: runner},
+        {JobKind.DELIVER: runner, JobKind.APPROVAL_CARD: cards},
         owner=owner,
         clock=app.queue_clock,
         options=options,
         capacity=runner,
     )
     try:
-        return await worker.run(until_idle=until_idle, stop=stop)
+        return await worker.run(until_idle=until_idle, stop=stop, wake=wake)
     finally:
         await runner.aclose()
+        await cards.aclose()
 
 
 def worker_identity(app: App, options: WorkerOptions, owner: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ OWNERS = {
     "announcements": "store/announcements.py",
     "revisions": "store/announcements.py",
     "approvals": "store/approvals.py",
+    "approval_cards": "store/approval_cards.py",
     "audit_events": "store/audit.py",
     "deliveries": "store/deliveries.py",
     "jobs": "queue/jobs.py",

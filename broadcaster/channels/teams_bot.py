@@ -117,40 +117,63 @@ class TeamsBotChannel(TeamsCardChannel):
 
     async def send(self, message: Message, rendered: Rendered) -> Receipt:
         """Start a new thread in the channel with the card."""
+        return await self.start_thread(
+            self.bot_target.channel_id, self._activity(message, rendered)
+        )
+
+    async def update(self, receipt: Receipt, message: Message, rendered: Rendered) -> Receipt:
+        """Replace the posted card with this revision's (a PUT of the whole activity)."""
+        await self.replace(receipt, self._activity(message, rendered))
+        return receipt
+
+    # The Bot Connector, for callers with their own activities (the approval cards) -----------
+
+    async def start_thread(self, channel_id: str, activity: dict[str, Any]) -> Receipt:
+        """Post ``activity`` as a new thread in channel ``channel_id``; its receipt."""
         tenant = self.settings.tenant_id.get_secret_value()
         body = {
             "isGroup": True,
             "bot": {"id": f"28:{self.settings.app_id.get_secret_value()}"},
             "tenantId": tenant,
-            "channelData": {
-                "channel": {"id": self.bot_target.channel_id},
-                "tenant": {"id": tenant},
-            },
-            "activity": self._activity(message, rendered),
+            "channelData": {"channel": {"id": channel_id}, "tenant": {"id": tenant}},
+            "activity": activity,
         }
         answer = await self._call(
             "POST", "v3/conversations", body, what="posting the card", repeatable=False
         )
         data = answer.json()
-        conversation, activity = data.get("id"), data.get("activityId")
-        if not isinstance(conversation, str) or not isinstance(activity, str):
+        conversation, activity_id = data.get("id"), data.get("activityId")
+        if not isinstance(conversation, str) or not isinstance(activity_id, str):
             raise UnknownOutcome(
                 self.name, "the Bot Connector answered without the new thread's ids"
             )
-        return Receipt(activity, {"service_url": self.service_url, "conversation_id": conversation})
+        return Receipt(
+            activity_id, {"service_url": self.service_url, "conversation_id": conversation}
+        )
 
-    async def update(self, receipt: Receipt, message: Message, rendered: Rendered) -> Receipt:
-        """Replace the posted card with this revision's (a PUT of the whole activity)."""
-        activity = {**self._activity(message, rendered), "id": receipt.platform_id}
+    async def replace(self, receipt: Receipt, activity: dict[str, Any]) -> None:
+        """Replace a posted activity with ``activity`` (a PUT of the whole activity)."""
         await self._call(
             "PUT",
             self._activity_path(receipt),
-            activity,
+            {**activity, "id": receipt.platform_id},
             what="editing the card",
             repeatable=True,
             base=str(receipt.data.get("service_url") or self.service_url),
         )
-        return receipt
+
+    async def reply(self, receipt: Receipt, activity: dict[str, Any]) -> str:
+        """Post ``activity`` as a reply in the thread of a posted activity; the reply's id."""
+        answer = await self._call(
+            "POST",
+            self._activity_path(receipt),
+            activity,
+            what="replying in the thread",
+            repeatable=False,
+            base=str(receipt.data.get("service_url") or self.service_url),
+        )
+        reply_id = answer.json().get("id")
+        return str(reply_id) if reply_id else ""
 
     async def delete(self, receipt: Receipt) -> None:
         """Remove the posted card; a card that is gone already counts as deleted."""

@@ -232,6 +232,15 @@ def submit(
     app = cli.app()
     announcement = submit_announcement(app, cli.person(as_), announcement_id)
     allowed = _eligibility(app, announcement.id)
+    from broadcaster.approval_card_queue import cards_enabled
+
+    teams = cards_enabled(app.config)
+    where = (
+        "An approval card goes to the approvers' Teams channel (the worker posts it)."
+        if teams
+        else "Approvals happen at the command line (`broadcaster approve`): no Teams card "
+        "without a \\[teams_bot] section and \\[approval] teams_channel_id."
+    )
     emit_result(
         as_json,
         {
@@ -242,9 +251,10 @@ def submit(
             "required": allowed.required,
             "approvers": allowed.approvers,
             "eligible_approvers": allowed.eligible,
+            "teams_card": teams,
         },
         f"Announcement {announcement.id} (revision {announcement.revision.number}, hash "
-        f"{announcement.revision.content_hash[:12]}) is waiting for {allowed.who()}",
+        f"{announcement.revision.content_hash[:12]}) is waiting for {allowed.who()}.\n{where}",
     )
 
 

@@ -88,6 +88,17 @@ def approve(
     signed = f"revision {revision.number}, hash {revision.content_hash[:12]}"
     if not outcome.counted:
         message = f"You had already approved {signed} ({count} approvals)."
+    elif outcome.sending:
+        message = (
+            f"Approved ({count}, {signed}): announcement {announcement_id} is being sent now "
+            f"(the approval policy sends on approval); follow it with "
+            f"`broadcaster status {announcement_id}`."
+        )
+    elif outcome.not_sent is not None:
+        message = (
+            f"Approved ({count}, {signed}), but not sent: {outcome.not_sent}. Fix that, then "
+            f"`broadcaster send {announcement_id}`."
+        )
     elif outcome.complete:
         message = (
             f"Approved ({count}, {signed}): announcement {announcement_id} may now be sent "
@@ -106,6 +117,7 @@ def approve(
         "counted": outcome.counted,
         "complete": outcome.complete,
         "proof": decider.proof,
+        "sending": outcome.sending,
     }
     emit_result(as_json, document, message + _proof_sentence(decider))
 

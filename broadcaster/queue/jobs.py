@@ -36,6 +36,7 @@ __all__ = [
     "Settlement",
     "activity",
     "claim",
+    "enqueue_for_announcement",
     "enqueue_many",
     "enqueue_revision",
     "move_unstarted",
@@ -67,6 +68,8 @@ class JobKind(StrEnum):
     """What a job does (the worker maps each kind to a handler)."""
 
     DELIVER = "deliver"
+    #: Post or update an announcement's approval card in Teams (and tell its author).
+    APPROVAL_CARD = "approval_card"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +86,8 @@ class Job:
     failures: int
     run_at: datetime
     reclaimed: bool
+    #: The announcement a job about a whole announcement (``approval_card``) is for.
+    announcement_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +99,7 @@ class NewJob:
     delivery_id: int | None = None
     target: str | None = None
     priority: int = 2
+    announcement_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +128,7 @@ def enqueue_many(conn: Connection, new_jobs: Iterable[NewJob], now: datetime) ->
         {
             "kind": job.kind,
             "delivery_id": job.delivery_id,
+            "announcement_id": job.announcement_id,
             "target": job.target,
             "priority": job.priority,
             "state": JobState.QUEUED,
@@ -135,6 +142,30 @@ def enqueue_many(conn: Connection, new_jobs: Iterable[NewJob], now: datetime) ->
     if rows:
         conn.execute(jobs.insert(), rows)
     return len(rows)
+
+
+def enqueue_for_announcement(
+    conn: Connection, *, kind: str, announcement_id: int, priority: int, now: datetime
+) -> bool:
+    """One job of ``kind`` about an announcement, unless one is already waiting untouched.
+
+    The waiting job reads the announcement when it runs, so it covers this request too; a job
+    already running may have read it before the change, so then a new one is added. Returns
+    True when a job was added.
+    """
+    waiting = conn.execute(
+        select(jobs.c.id)
+        .where(jobs.c.kind == kind, jobs.c.announcement_id == announcement_id, _UNSTARTED)
+        .limit(1)
+    ).first()
+    if waiting is not None:
+        return False
+    enqueue_many(
+        conn,
+        [NewJob(kind=kind, run_at=now, announcement_id=announcement_id, priority=priority)],
+        now,
+    )
+    return True
 
 
 def enqueue_revision(
@@ -270,6 +301,7 @@ _LEASE = (
         jobs.c.reclaims,
         jobs.c.failures,
         jobs.c.run_at,
+        jobs.c.announcement_id,
     )
 )
 
@@ -327,6 +359,7 @@ def _lease(
             failures=row.failures,
             run_at=row.run_at,
             reclaimed=row.id in reclaimed,
+            announcement_id=row.announcement_id,
         )
         for row in conn.execute(_LEASE, params)
     ]

@@ -144,8 +144,18 @@ class Worker:
         self._last_claim_swept = False
         self._health = _DatabaseHealth(self.options.database_retry_cap)
 
-    async def run(self, *, until_idle: bool = False, stop: asyncio.Event | None = None) -> int:
-        """Process jobs; returns how many this call settled."""
+    async def run(
+        self,
+        *,
+        until_idle: bool = False,
+        stop: asyncio.Event | None = None,
+        wake: asyncio.Event | None = None,
+    ) -> int:
+        """Process jobs; returns how many this call settled.
+
+        ``wake`` cuts an idle wait short: set by code in this process that just queued work
+        (``serve`` after an approval that sends), so it starts now rather than at the next poll.
+        """
         stop = stop or asyncio.Event()
         start = self.processed
         try:
@@ -170,7 +180,7 @@ class Worker:
                     if until_idle:
                         self._next_sweep = 0.0  # look everywhere once before calling it idle
                         continue
-                    await _wait(stop, self.options.poll_interval)
+                    await _idle(stop, wake, self.options.poll_interval)
         finally:
             await self._shut_down()
         return self.processed - start
@@ -494,3 +504,17 @@ def _now() -> float:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _idle(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    """Wait ``seconds`` for due jobs, or less when stopped or woken."""
+    if wake is None:
+        await _wait(stop, seconds)
+        return
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+    wake.clear()

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 
 from broadcaster.app import App
 from broadcaster.server import bot_messages, health, twilio_status
+from broadcaster.server.card_actions import ApprovalCardActions, Wakeable
 from broadcaster.server.context import DEFAULT_MAX_BODY_BYTES, ServerContext, WorkerProbe
 from broadcaster.server.http import BodyLimit, CatchAll, exception_handlers
 
@@ -44,6 +45,8 @@ def create_app(
         max_body_bytes: Larger request bodies are refused with 413.
     """
     context = ServerContext(app=app, worker=worker, max_body_bytes=max_body_bytes)
+    wake = worker.wake if isinstance(worker, Wakeable) else None
+    context.card_actions = ApprovalCardActions(app, wake=wake)
     routes = [route for family in ROUTE_FAMILIES for route in family(context)]
 
     @asynccontextmanager

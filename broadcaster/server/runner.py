@@ -38,14 +38,19 @@ class InProcessWorker:
     def __init__(self, app: App) -> None:
         self._app = app
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[int] | None = None
 
     def start(self) -> None:
         """Start working (call inside the running loop)."""
         self._task = asyncio.get_running_loop().create_task(
-            run_worker(self._app, stop=self._stop), name="broadcaster-worker"
+            run_worker(self._app, stop=self._stop, wake=self._wake), name="broadcaster-worker"
         )
         self._task.add_done_callback(self._ended)
+
+    def wake(self) -> None:
+        """Look for due jobs now: a request just queued some (call inside the running loop)."""
+        self._wake.set()
 
     @property
     def state(self) -> str:

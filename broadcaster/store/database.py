@@ -31,7 +31,7 @@ __all__ = ["SCHEMA_REVISION", "Store", "is_unavailable", "open_store"]
 
 # The newest migration in broadcaster/store/migrations/versions. Checked against Alembic's head
 # by a test; comparing with a constant keeps Alembic (~0.25 s to import) off the common path.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 _READONLY = "broadcaster_readonly"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -29,6 +29,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "announcements",
+    "approval_cards",
     "approvals",
     "audit_events",
     "callback_tokens",
@@ -124,6 +125,26 @@ approvals = Table(
     UniqueConstraint("revision_id", "person"),
 )
 
+# The approval card posted in the approvers' Teams channel, one per announcement: where it is
+# (what a PUT needs), which revision it shows, what it showed last (so an unchanged card is not
+# sent again) and what the author was told. ``busy_job`` is the card job acting on it now: card
+# jobs of one announcement take turns, so an older state is never written over a newer one.
+approval_cards = Table(
+    "approval_cards",
+    metadata,
+    Column("announcement_id", ForeignKey("announcements.id"), primary_key=True),
+    Column("revision", Integer),
+    Column("service_url", Text),
+    Column("conversation_id", Text),
+    Column("activity_id", Text),
+    Column("digest", String(64)),
+    Column("told_author", String(40)),
+    Column("busy_job", Integer),
+    Column("busy_until", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,
@@ -166,6 +187,8 @@ jobs = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(24), nullable=False),
     Column("delivery_id", ForeignKey("deliveries.id"), unique=True),
+    # For a job about a whole announcement rather than one delivery (``approval_card``).
+    Column("announcement_id", ForeignKey("announcements.id")),
     # The delivery's target, so a worker can skip targets it may not send to right now.
     Column("target", String(120)),
     Column("state", String(16), nullable=False),
