@@ -34,7 +34,8 @@ Every click must answer 200 with a card; every update must end ``sent``; figures
 against the target, never asserted.
 
 Run: ``.venv/bin/python bench/approval_latency.py`` (about a minute); ``--announcements 2
---invokes 10`` for a smoke run. The last line is ``RESULT announcements=... latency_median_ms=...
+--invokes 10`` for a smoke run; ``--database-url postgresql+psycopg://...`` (an empty database)
+to run it on PostgreSQL. The last line is ``RESULT announcements=... latency_median_ms=...
 latency_max_ms=... latency_first_ms=... invokes=... invoke_p50_ms=... invoke_p99_ms=...
 decision_p50_ms=... decision_max_ms=...``.
 """
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import signal
@@ -85,8 +87,9 @@ STEP_TIMEOUT_S = 60.0
 # The workspace
 
 
-def make_workspace(root: Path, sandbox_env: dict[str, str]) -> None:
-    """``broadcaster init``, pointed at the sandbox, with the Teams bot and Teams approvals."""
+def make_workspace(root: Path, sandbox_env: dict[str, str], database_url: str | None) -> None:
+    """``broadcaster init``, pointed at the sandbox, with the Teams bot and Teams approvals (on
+    ``database_url`` when given, else the embedded SQLite)."""
     from broadcaster.sandbox.credentials import APPROVER_OBJECT_IDS
     from broadcaster.scaffold import init_workspace
     from broadcaster.scaffold.accounts import switch_on_account_blocks
@@ -95,6 +98,11 @@ def make_workspace(root: Path, sandbox_env: dict[str, str]) -> None:
     config = root / "broadcaster.toml"
     switch_on_account_blocks(config, lambda channel, mode: (channel, mode) == ("teams", "bot"))
     text = config.read_text(encoding="utf-8")
+    if database_url is not None:
+        text = text.replace(
+            'database_url = "sqlite:///broadcaster.db"',
+            f"database_url = {json.dumps(database_url)}",
+        )
     text = text.replace(
         "[approval]\n",
         f'[approval]\nteams_channel_id = "{APPROVERS_CHANNEL}"\nsend_on_approval = true\n',
@@ -235,7 +243,7 @@ class Figures:
     first_sent: dict[str, int] = field(default_factory=dict)
 
 
-def run(root: Path, announcements: int, invokes: int) -> Figures:
+def run(root: Path, announcements: int, invokes: int, database_url: str | None) -> Figures:
     """Set up, serve, approve each update from Teams, then time the refresh invokes."""
     from broadcaster.app import open_app
     from broadcaster.sandbox import Sandbox
@@ -243,7 +251,7 @@ def run(root: Path, announcements: int, invokes: int) -> Figures:
 
     figures = Figures()
     with Sandbox() as sandbox:
-        make_workspace(root, sandbox.env())
+        make_workspace(root, sandbox.env(), database_url)
         with serving(root) as url:
             app = open_app(load_workspace(root / "broadcaster.toml", base_env()))
             teams = Teams(sandbox, f"{url}/api/messages")
@@ -336,7 +344,7 @@ def mark(value: float, target: float) -> str:
     return "✓" if value < target else "✗"
 
 
-def report(figures: Figures) -> None:
+def report(figures: Figures, database: str) -> None:
     """Print the figures against the target and (last) the RESULT line."""
     ms = [s * 1000 for s in figures.latencies]
     later = ms[1:] or ms
@@ -346,7 +354,9 @@ def report(figures: Figures) -> None:
     decisions = [s * 1000 for s in figures.decisions]
     p50, p99 = percentile(invokes, 0.5), percentile(invokes, 0.99)
     decision_p50, decision_max = percentile(decisions, 0.5), max(decisions)
-    print(f"\nApprovals in Teams, `broadcaster serve` with its worker (SQLite), {len(ms)} updates")
+    print(
+        f"\nApprovals in Teams, `broadcaster serve` with its worker ({database}), {len(ms)} updates"
+    )
     print("second approval's click -> first delivery sent")
     print(f"  update 1 (the worker's first sends)  {first:7.0f} ms")
     print(
@@ -374,11 +384,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--announcements", type=int, default=ANNOUNCEMENTS)
     parser.add_argument("--invokes", type=int, default=INVOKES)
+    parser.add_argument(
+        "--database-url",
+        help="an empty PostgreSQL database (postgresql+psycopg://...) instead of SQLite",
+    )
     args = parser.parse_args(argv)
     if args.announcements < 2 or args.invokes < 1:
         parser.error("--announcements must be at least 2 and --invokes at least 1")
     with tempfile.TemporaryDirectory(prefix="bench-approval-") as folder:
-        report(run(Path(folder) / "ws", args.announcements, args.invokes))
+        figures = run(Path(folder) / "ws", args.announcements, args.invokes, args.database_url)
+    report(figures, "PostgreSQL" if args.database_url else "SQLite")
     return 0
 
 
