@@ -14,17 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from broadcaster.app import App
 from broadcaster.approval import approve
 from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.model import DeliveryState
 from broadcaster.queue.jobs import JobKind, NewJob, enqueue_many
 from broadcaster.recipients import import_list
 from broadcaster.schedule import send_announcement
+from broadcaster.server.app import create_app
 from broadcaster.server.context import ServerContext
 from broadcaster.store.deliveries import DeliveryUpdate, record_updates
 from broadcaster.timeutil import utcnow
@@ -172,6 +175,15 @@ def test_queue_depth_oldest_due_age_and_dead_letters_come_from_the_database(
     assert states == {state.value for state in DeliveryState}
     # Without a worker in this process, the latency histogram has no series.
     assert families["broadcaster_send_seconds"] == []
+
+
+def test_each_server_has_a_registry_of_its_own(db_app: App) -> None:
+    # Two servers in one process: with the global registry the second would be refused
+    # (duplicated time series), and its figures would mix with the first's.
+    first, second = create_app(db_app), create_app(db_app)
+
+    assert first is not second
+    assert b"broadcaster_" not in generate_latest(REGISTRY)
 
 
 def test_only_get_is_answered(serve_factory: ServeFactory) -> None:
