@@ -225,8 +225,11 @@ class Teams:
         started = time.perf_counter()
         answer = self.client.post(self.bot_url, json=activity, headers=headers)
         elapsed = time.perf_counter() - started
-        body = answer.json() if answer.status_code == 200 else {}
-        if body.get("statusCode") != 200 or "card" not in str(body.get("type")):
+        body: dict[str, Any] = answer.json() if answer.status_code == 200 else {}
+        shown = body.get("value") or {}
+        # A refused click is answered 200 too, with a card saying why (an "attention" notice).
+        refused = [part for part in shown.get("body", []) if part.get("style") == "attention"]
+        if body.get("statusCode") != 200 or "card" not in str(body.get("type")) or refused:
             raise RuntimeError(f"{verb} by {person} answered {answer.status_code}: {answer.text}")
         return elapsed
 
