@@ -23,15 +23,19 @@ from sqlalchemy.engine import make_url
 from broadcaster.app import App
 from broadcaster.approval import approve
 from broadcaster.authoring import DraftInput, create_draft, submit
-from broadcaster.model import DeliveryState
+from broadcaster.model import DeliveryState, Severity
 from broadcaster.queue.jobs import JobKind, NewJob, enqueue_many
 from broadcaster.recipients import import_list
 from broadcaster.schedule import send_announcement
 from broadcaster.server.app import create_app
 from broadcaster.server.context import ServerContext
+from broadcaster.server.runner import listen
 from broadcaster.store.deliveries import DeliveryUpdate, record_updates
 from broadcaster.timeutil import utcnow
-from tests.server.conftest import Running, ServeFactory, sms_deliveries
+from tests.approvals.conftest import ANNA, JENS, OBJECT_IDS, open_workspace, submitted
+from tests.approvals.conftest import write_config as approvals_config
+from tests.approvals.test_card_jobs import threads
+from tests.server.conftest import Running, ServeFactory, sms_deliveries, start_serve
 
 SMS_TARGET = """
 [[targets]]
@@ -288,3 +292,45 @@ def wait_for_status(running: Running, path: str, status: int, timeout: float = 3
         assert time.monotonic() < deadline, answer.text
         time.sleep(0.05)
     return answer
+
+
+def test_approvals_clicked_in_teams_are_counted_as_teams_decisions(
+    workspace_dir: Path, database_url: str, sandbox: Any
+) -> None:
+    app = open_workspace(approvals_config(workspace_dir, database_url), sandbox)
+    running = start_serve(app, listen("127.0.0.1", 0), worker=True)
+    try:
+        submitted(app, severity=Severity.CRISIS)  # a crisis: the last approval sends it
+        card = wait_for_value(lambda: threads(sandbox))[0]
+        for person in (ANNA, JENS):
+            answer = sandbox.teams.click(
+                f"{running.url}/api/messages",
+                verb="approve",
+                user_object_id=OBJECT_IDS[person],
+                activity_id=card.id,
+            )
+            assert answer.status_code == 200, answer.text
+
+        families = wait_for(running, lambda f: sent_anywhere(f) > 0)
+        assert (
+            value(families, "broadcaster_approval_decisions", decision="approve", via="teams") == 2
+        )
+        assert (
+            sum(s.value for s in families["broadcaster_send_seconds"] if s.name.endswith("_count"))
+            > 0
+        )
+    finally:
+        running.stop()
+        app.close()
+
+
+def sent_anywhere(families: Families) -> float:
+    return sum(s.value for s in families["broadcaster_deliveries"] if s.labels["state"] == "sent")
+
+
+def wait_for_value(found: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := found()):
+        assert time.monotonic() < deadline, "it did not happen in time"
+        time.sleep(0.05)
+    return result
