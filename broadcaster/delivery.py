@@ -27,8 +27,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -67,9 +68,13 @@ from broadcaster.store.database import is_unavailable
 from broadcaster.store.deliveries import Delivery, mark_sending, record_updates, revisions_of
 from broadcaster.store.recipients import add_opt_outs
 
-__all__ = ["DeliveryRunner"]
+__all__ = ["DeliveryRunner", "SendObserver"]
 
 log = logging.getLogger("broadcaster.delivery")
+
+#: Told of every platform call a send made: the channel's name and the seconds it took
+#: (``/metrics`` keeps them in a histogram). Called on the event loop; it must not block.
+SendObserver = Callable[[str, float], None]
 
 _RETRYABLE = (
     DeliveryState.PENDING,
@@ -88,9 +93,11 @@ class DeliveryRunner:
         owner: str,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        on_send: SendObserver | None = None,
     ) -> None:
         self.app = app
         self.owner = owner
+        self.on_send = on_send
         queue = app.config.queue
         self.policy = policy or RetryPolicy(
             base_seconds=queue.retry_base_seconds, cap_seconds=queue.retry_cap_seconds
@@ -233,6 +240,7 @@ class DeliveryRunner:
     async def _send(
         self, adapter: Channel, message: Message, rendered: Rendered, lease: Lease
     ) -> Outcome:
+        started = time.perf_counter()
         try:
             async with lease.deadline(adapter.call_timeout()):
                 return await adapter.deliver(message, rendered)
@@ -248,6 +256,17 @@ class DeliveryRunner:
             # so treat it as unknown (verified before any resend), never as a silent success.
             log.exception("unexpected error from the %s adapter", adapter.name)
             return Unknown(adapter.name, f"unexpected error: {type(exc).__name__}: {exc}")
+        finally:
+            self._observe(adapter.name, time.perf_counter() - started)
+
+    def _observe(self, channel: str, seconds: float) -> None:
+        if self.on_send is None:
+            return
+        try:
+            self.on_send(channel, seconds)
+        except Exception:
+            # Counting must never change what happened to a delivery (the call is made).
+            log.exception("the send observer failed; the delivery is not affected")
 
     async def _prepared(self, adapter: Channel, message: Message, delivery: Delivery) -> Rendered:
         # Rendering reads templates (and for the website the site): off the event loop, once

@@ -9,7 +9,7 @@ from typing import Any
 
 from broadcaster.app import App
 from broadcaster.approval_card_job import ApprovalCardRunner
-from broadcaster.delivery import DeliveryRunner
+from broadcaster.delivery import DeliveryRunner, SendObserver
 from broadcaster.errors import InputError
 from broadcaster.limits import limits_for
 from broadcaster.queue.jobs import JobKind
@@ -40,10 +40,19 @@ async def run_worker(
     options: WorkerOptions | None = None,
     owner: str | None = None,
     wake: asyncio.Event | None = None,
+    on_send: SendObserver | None = None,
 ) -> int:
     """Process jobs until stopped (or idle); returns how many jobs were settled.
 
-    ``wake`` set: look for due jobs now (this process just queued some).
+    Args:
+        app: The workspace.
+        until_idle: Return once no job is due (``broadcaster worker --until-idle``).
+        stop: Set to stop (running jobs finish within ``[queue] shutdown_grace_seconds``).
+        options: Worker settings; by default the workspace's ``[queue]`` section.
+        owner: The worker's name on the jobs it holds; by default a unique one.
+        wake: Set (on the worker's loop) when this process just queued work: an idle worker
+            looks for it at once instead of at its next poll.
+        on_send: Told of every platform call: channel and seconds (``serve``'s ``/metrics``).
     """
     owner = owner or worker_id()
     options = options or worker_options(app)
@@ -51,7 +60,7 @@ async def run_worker(
     # One line that says who is working on what: the first thing an operator looks for when
     # two workers share a database or a worker runs in the wrong folder.
     log.info(_start_line(identity), extra={"worker": identity})
-    runner = DeliveryRunner(app, owner)
+    runner = DeliveryRunner(app, owner, on_send=on_send)
     cards = ApprovalCardRunner(app)
     worker = Worker(
         app.store,

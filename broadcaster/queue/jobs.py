@@ -33,9 +33,11 @@ __all__ = [
     "JobState",
     "NewJob",
     "QueueActivity",
+    "QueueDepth",
     "Settlement",
     "activity",
     "claim",
+    "depth",
     "enqueue_for_announcement",
     "enqueue_many",
     "enqueue_revision",
@@ -644,3 +646,38 @@ def oldest_due(conn: Connection, now: datetime) -> datetime | None:
         select(func.min(jobs.c.run_at)).where(jobs.c.state == JobState.QUEUED, jobs.c.run_at <= now)
     ).scalar_one()
     return oldest if isinstance(oldest, datetime) else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueDepth:
+    """How much work the job table holds (``/metrics``)."""
+
+    #: Jobs waiting to run, due or not (a retry's backoff, a scheduled send).
+    queued: int
+    #: Queued jobs whose time has come.
+    due: int
+    #: Jobs a worker has claimed and not settled.
+    running: int
+    #: The earliest run time among the due jobs (None: nothing is due).
+    oldest_due: datetime | None
+
+
+def depth(conn: Connection, now: datetime) -> QueueDepth:
+    """Queued, due and running jobs as of ``now``: two range scans of ``ix_jobs_state_run_at``
+    (done and dead jobs, the bulk of the table, are not read)."""
+    queued, due, oldest = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((jobs.c.run_at <= now, 1), else_=0)), 0),
+            func.min(case((jobs.c.run_at <= now, jobs.c.run_at))),
+        ).where(jobs.c.state == JobState.QUEUED)
+    ).one()
+    running = conn.execute(
+        select(func.count()).where(jobs.c.state == JobState.RUNNING)
+    ).scalar_one()
+    return QueueDepth(
+        queued=int(queued),
+        due=int(due),
+        running=int(running),
+        oldest_due=oldest if isinstance(oldest, datetime) else None,
+    )

@@ -1,6 +1,6 @@
 """The Starlette application of ``broadcaster serve``, built from one module per route family.
 
-A new family (the Bot Framework's ``/api/messages``, ``/metrics``) is a module with a
+A new family (e.g. the Bot Framework's ``/api/messages``) is a module with a
 ``routes(context) -> list[BaseRoute]`` function, added to :data:`ROUTE_FAMILIES`; what it must
 release at shutdown it hands to :meth:`ServerContext.on_close`.
 """
@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from broadcaster.app import App
-from broadcaster.server import bot_messages, health, twilio_status
+from broadcaster.server import bot_messages, health, metrics, twilio_status
 from broadcaster.server.card_actions import ApprovalCardActions, Wakeable
 from broadcaster.server.context import DEFAULT_MAX_BODY_BYTES, ServerContext, WorkerProbe
 from broadcaster.server.http import BodyLimit, CatchAll, exception_handlers
@@ -27,6 +27,7 @@ ROUTE_FAMILIES: tuple[Callable[[ServerContext], list[BaseRoute]], ...] = (
     health.routes,
     twilio_status.routes,
     bot_messages.routes,
+    metrics.routes,
 )
 
 

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from broadcaster.app import App
+from broadcaster.delivery import SendObserver
 
 __all__ = [
+    "DEFAULT_DATABASE_TIMEOUT_S",
     "DEFAULT_MAX_BODY_BYTES",
     "BotCaller",
     "CardActionHandler",
@@ -18,14 +20,21 @@ __all__ = [
 
 #: Request bodies larger than this are refused with 413 (a Twilio status callback is < 1 KB).
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+#: A database that has not answered ``/healthz`` or ``/metrics`` within this long counts as
+#: unavailable (the answer is 503, not a hung request).
+DEFAULT_DATABASE_TIMEOUT_S = 5.0
 
 
 class WorkerProbe(Protocol):
-    """The queue worker running in the server's process, as a health check sees it."""
+    """The queue worker running in the server's process, as the routes see it."""
 
     @property
     def state(self) -> str:
         """``running``, ``starting``, ``stopped`` or ``failed``."""
+        ...
+
+    def observe_sends(self, observer: SendObserver) -> None:
+        """Tell ``observer`` the channel and duration of every platform call from now on."""
         ...
 
 
@@ -55,6 +64,8 @@ class ServerContext:
     #: The worker in this process (None: ``serve --no-worker``; it runs elsewhere).
     worker: WorkerProbe | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Longest a route waits for the database before answering 503.
+    database_timeout: float = DEFAULT_DATABASE_TIMEOUT_S
     #: Who answers approval-card clicks arriving at ``/api/messages`` (None: nobody yet).
     card_actions: CardActionHandler | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)

@@ -2,14 +2,14 @@
 
 200 when the database answers and, when the worker runs in this process, the worker is alive;
 503 otherwise. The body says which part is unwell and how long the longest-waiting due job has
-waited (a growing age with a healthy database means no worker is keeping up)::
+waited (a growing age with a healthy database means no worker is keeping up). A database that
+has not answered within ``ServerContext.database_timeout`` (5 s) counts as unavailable::
 
     {"status": "ok", "database": "ok", "worker": "running", "oldest_due_job_age_seconds": 0.0}
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
@@ -18,14 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from broadcaster.queue.jobs import oldest_due
+from broadcaster.server.bounded import BoundedRead
 from broadcaster.server.context import ServerContext
 
-__all__ = ["DATABASE_TIMEOUT_S", "routes"]
+__all__ = ["routes"]
 
 log = logging.getLogger("broadcaster.server")
-
-#: A database that has not answered within this long counts as unavailable.
-DATABASE_TIMEOUT_S = 5.0
 
 
 def routes(context: ServerContext) -> list[BaseRoute]:
@@ -53,21 +51,14 @@ class _DatabaseProbe:
     """Asks the database for the oldest due job, noting in the log when it stops answering."""
 
     def __init__(self, context: ServerContext) -> None:
-        self.app = context.app
+        self.context = context
         self.failing = False
-        self._asking: asyncio.Future[tuple[datetime | None, datetime]] | None = None
+        self._read = BoundedRead(self._oldest_due)
 
     async def check(self) -> tuple[bool, float | None]:
         """(database answered, seconds the oldest due job has waited or None if none is due)."""
-        # One question at a time: a database that hangs must not collect a stuck thread per
-        # health check (the worker needs those threads).
-        if self._asking is None or self._asking.done():
-            self._asking = asyncio.ensure_future(asyncio.to_thread(self._read))
-            # Its failure is reported by whichever check awaits it; one that came too late
-            # must not end up as "exception never retrieved".
-            self._asking.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
-            oldest, now = await asyncio.wait_for(asyncio.shield(self._asking), DATABASE_TIMEOUT_S)
+            oldest, now = await self._read(self.context.database_timeout)
         except Exception as exc:  # any failure to answer is "unavailable", whatever its kind
             if not self.failing:
                 reason = str(getattr(exc, "orig", None) or exc or type(exc).__name__)
@@ -81,7 +72,8 @@ class _DatabaseProbe:
             return True, None
         return True, round(max(0.0, (now - oldest).total_seconds()), 1)
 
-    def _read(self) -> tuple[datetime | None, datetime]:
-        with self.app.store.read() as conn:
-            now = self.app.queue_clock(conn)
+    def _oldest_due(self) -> tuple[datetime | None, datetime]:
+        app = self.context.app
+        with app.store.read() as conn:
+            now = app.queue_clock(conn)
             return oldest_due(conn, now), now

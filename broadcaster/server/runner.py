@@ -19,6 +19,7 @@ import uvicorn
 
 from broadcaster.app import App
 from broadcaster.config import SmsTarget
+from broadcaster.delivery import SendObserver
 from broadcaster.errors import BroadcastError
 from broadcaster.server.app import create_app
 from broadcaster.server.context import DEFAULT_MAX_BODY_BYTES
@@ -40,17 +41,27 @@ class InProcessWorker:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[int] | None = None
+        self._observers: list[SendObserver] = []
 
     def start(self) -> None:
         """Start working (call inside the running loop)."""
         self._task = asyncio.get_running_loop().create_task(
-            run_worker(self._app, stop=self._stop, wake=self._wake), name="broadcaster-worker"
+            run_worker(self._app, stop=self._stop, wake=self._wake, on_send=self._sent),
+            name="broadcaster-worker",
         )
         self._task.add_done_callback(self._ended)
 
     def wake(self) -> None:
         """Look for due jobs now: a request just queued some (call inside the running loop)."""
         self._wake.set()
+
+    def observe_sends(self, observer: SendObserver) -> None:
+        """Tell ``observer`` the channel and duration of every platform call."""
+        self._observers.append(observer)
+
+    def _sent(self, channel: str, seconds: float) -> None:
+        for observer in self._observers:
+            observer(channel, seconds)
 
     @property
     def state(self) -> str:
