@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench_run import run_bench
+
 pytestmark = pytest.mark.slow
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "approval_latency.py"
@@ -27,17 +29,7 @@ KEYS = {
 
 
 def test_approval_latency_runs_on_two_announcements_and_ten_invokes() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--announcements", "2", "--invokes", "10"],
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert lines[-1].startswith("RESULT ")
-    result = dict(item.split("=", 1) for item in lines[-1].split()[1:])
+    result = run_bench(BENCH.name, "--announcements", "2", "--invokes", "10").result
     assert set(result) == KEYS
     assert (result["announcements"], result["invokes"]) == ("2", "10")
     for key in KEYS:

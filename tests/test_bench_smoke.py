@@ -5,11 +5,11 @@ the bench extra is installed) Apprise, down to the RESULT line."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.bench_run import run_bench
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +27,8 @@ KEYS = {
 
 
 def test_sms_fanout_runs_on_50_recipients() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--recipients", "50", "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert lines[-1].startswith("RESULT ")
-    result = dict(item.split("=", 1) for item in lines[-1].split()[1:])
+    done = run_bench(BENCH.name, "--recipients", "50", "--quick")
+    result = done.result
     assert set(result) == KEYS
     assert result["recipients"] == "50"
     for key in KEYS - {"apprise_msgs_per_s", "ratio_vs_apprise"}:  # nan without the bench extra

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from twilio.request_validator import RequestValidator
 from broadcaster.app import App, open_app
 from broadcaster.authoring import DraftInput, create_draft
 from broadcaster.model import DeliveryState
+from broadcaster.sandbox.keys import SigningKey
 from broadcaster.server.runner import Service, listen
 from broadcaster.store.deliveries import (
     Delivery,
@@ -31,6 +32,9 @@ from broadcaster.store.deliveries import (
 )
 from broadcaster.workspace import load_workspace
 from tests.conftest import set_database_url
+
+if TYPE_CHECKING:
+    from tests.server.botframework import BotServer
 
 #: Behind a TLS proxy: what Twilio is told, not where the server listens.
 PUBLIC = "https://broadcaster.example.se"
@@ -254,3 +258,44 @@ def serve_factory(workspace_dir: Path, database_url: str) -> Iterator[ServeFacto
     for running in started:
         running.stop()
         running.app.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bot Framework: serve with /api/messages, and a key nobody publishes
+
+
+@pytest.fixture(scope="module")
+def stranger() -> SigningKey:
+    """An RS256 key that nobody publishes (as if Bot Framework had just rotated to it)."""
+    return SigningKey("a key not yet published")
+
+
+@pytest.fixture
+def bot(workspace_dir: Path, database_url: str, sandbox: Any) -> Iterator[BotServer]:
+    """``serve`` (no worker) on a real socket for a workspace whose bot the sandbox plays."""
+    # Imported here: tests/server/botframework.py builds on this module's start_serve.
+    from tests.server.botframework import start_bot_server, stop_bot_server
+
+    server = start_bot_server(workspace_dir, database_url, sandbox)
+    yield server
+    stop_bot_server(server)
+
+
+def send_to_list(app: App, directory: Path, numbers: list[str]) -> int:
+    """Import ``numbers`` as Borgholm's list, have an update to sms-borgholm approved, send it."""
+    from broadcaster.approval import approve
+    from broadcaster.authoring import submit
+    from broadcaster.recipients import import_list
+    from broadcaster.schedule import send_announcement
+
+    members = directory / "boende.csv"
+    members.write_text("number\n" + "\n".join(numbers) + "\n", encoding="utf-8")
+    import_list(app, "admin", "boende", members, organisation="borgholm")
+    draft = create_draft(
+        app, "kommunikator", DraftInput(title="Vattnet", body="Koka vattnet.", to=("sms-borgholm",))
+    )
+    submit(app, "kommunikator", draft.id)
+    approve(app, "anna.hasselbom", draft.id)
+    approve(app, "jens.odevall", draft.id)
+    send_announcement(app, "kommunikator", draft.id)
+    return draft.id

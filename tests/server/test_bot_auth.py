@@ -6,29 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from broadcaster.sandbox.keys import SigningKey
 from broadcaster.server.bot_keys import KEYS_MAX_AGE_S
-from tests.server.botframework import BotServer, start_bot_server, stop_bot_server
-
-
-@pytest.fixture(scope="module")
-def stranger() -> SigningKey:
-    """An RS256 key that nobody publishes (as if Bot Framework had just rotated to it)."""
-    return SigningKey("a key not yet published")
-
-
-@pytest.fixture
-def bot(workspace_dir: Path, database_url: str, sandbox: Any) -> Iterator[BotServer]:
-    server = start_bot_server(workspace_dir, database_url, sandbox)
-    yield server
-    stop_bot_server(server)
+from tests.server.botframework import BotServer
 
 
 def metadata_fetches(bot: BotServer) -> int:

@@ -10,7 +10,6 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,6 @@ from tests.server.botframework import (
     stop_bot_server,
     unsigned,
 )
-
-
-@pytest.fixture(scope="module")
-def stranger() -> SigningKey:
-    """An RS256 key that nobody publishes."""
-    return SigningKey("not Bot Framework")
-
-
-@pytest.fixture
-def bot(workspace_dir: Path, database_url: str, sandbox: Any) -> Iterator[BotServer]:
-    server = start_bot_server(workspace_dir, database_url, sandbox)
-    yield server
-    stop_bot_server(server)
 
 
 def b64url(data: bytes) -> str:

@@ -21,12 +21,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from broadcaster.app import App
-from broadcaster.approval import approve
-from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.model import DeliveryState, Severity
 from broadcaster.queue.jobs import JobKind, NewJob, enqueue_many
-from broadcaster.recipients import import_list
-from broadcaster.schedule import send_announcement
 from broadcaster.server.app import create_app
 from broadcaster.server.context import ServerContext
 from broadcaster.server.runner import listen
@@ -35,7 +31,13 @@ from broadcaster.timeutil import utcnow
 from tests.approvals.conftest import ANNA, JENS, OBJECT_IDS, open_workspace, submitted
 from tests.approvals.conftest import write_config as approvals_config
 from tests.approvals.test_card_jobs import threads
-from tests.server.conftest import Running, ServeFactory, sms_deliveries, start_serve
+from tests.server.conftest import (
+    Running,
+    ServeFactory,
+    send_to_list,
+    sms_deliveries,
+    start_serve,
+)
 
 SMS_TARGET = """
 [[targets]]
@@ -90,16 +92,7 @@ def test_the_figures_move_when_the_worker_in_serve_delivers_through_the_sandbox(
     assert value(before, "broadcaster_send_seconds_count", channel="sms") == 0
     assert before["broadcaster_approval_decisions"] == []  # no decision yet
 
-    members = tmp_path / "boende.csv"
-    members.write_text("number\n" + "\n".join(NUMBERS) + "\n", encoding="utf-8")
-    import_list(app, "admin", "boende", members, organisation="borgholm")
-    draft = create_draft(
-        app, "kommunikator", DraftInput(title="Vattnet", body="Koka vattnet.", to=("sms-borgholm",))
-    )
-    submit(app, "kommunikator", draft.id)
-    approve(app, "anna.hasselbom", draft.id)
-    approve(app, "jens.odevall", draft.id)
-    send_announcement(app, "kommunikator", draft.id)
+    send_to_list(app, tmp_path, NUMBERS)
 
     after = wait_for(running, lambda f: sent(f) == len(NUMBERS))
     assert value(after, "broadcaster_send_seconds_count", channel="sms") == len(NUMBERS)

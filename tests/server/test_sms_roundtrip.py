@@ -7,12 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from broadcaster.approval import approve
-from broadcaster.authoring import DraftInput, create_draft, submit
-from broadcaster.recipients import import_list
 from broadcaster.reports import announcement_status
-from broadcaster.schedule import send_announcement
-from tests.server.conftest import ServeFactory
+from tests.server.conftest import ServeFactory, send_to_list
 
 SMS_TARGET = """
 [[targets]]
@@ -35,19 +31,9 @@ def test_a_send_to_a_list_is_followed_to_delivered_through_the_callbacks(
         public_base_url="self", worker=True, secrets=sandbox.env(), sms_targets=SMS_TARGET
     )
     app = running.app
-    members = tmp_path / "boende.csv"
-    members.write_text("number\n" + "\n".join(NUMBERS) + "\n", encoding="utf-8")
-    import_list(app, "admin", "boende", members, organisation="borgholm")
-    draft = create_draft(
-        app, "kommunikator", DraftInput(title="Vattnet", body="Koka vattnet.", to=("sms-borgholm",))
-    )
-    submit(app, "kommunikator", draft.id)
-    approve(app, "anna.hasselbom", draft.id)
-    approve(app, "jens.odevall", draft.id)
+    announcement_id = send_to_list(app, tmp_path, NUMBERS)
 
-    send_announcement(app, "kommunikator", draft.id)
-
-    counts = finished(app, draft.id)
+    counts = finished(app, announcement_id)
     assert counts["recipients"] == len(NUMBERS)
     assert (counts["delivered"], counts["failed"]) == (len(NUMBERS) - 1, 1)
     assert sorted(m.to for m in sandbox.twilio.messages()) == sorted(NUMBERS)  # one text each
