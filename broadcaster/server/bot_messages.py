@@ -12,8 +12,9 @@ In order, a request is:
 3. answered: an ``invoke`` named ``adaptiveCard/action`` (a click on an approval card) by the
    server's :class:`~.context.CardActionHandler`, whose invoke response is the 200 body (an
    error invoke response while there is none); another invoke with 501, as Bot Framework bots
-   do; any other activity (``message``, ``conversationUpdate``, ``installationUpdate``, ...) with
-   an empty 200.
+   do; a ``message`` whose ``value`` carries a ``verb`` (the ``Action.Submit`` fallback older
+   clients run instead of ``Action.Execute``) by the same handler, with an empty 200; any other
+   activity (``message``, ``conversationUpdate``, ``installationUpdate``, ...) with an empty 200.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class _BotMessages:
 
     async def _answer(self, activity: dict[str, Any], caller: BotCaller) -> Response:
         kind, name = activity.get("type"), activity.get("name")
+        submitted = _submitted_click(activity)
+        if submitted is not None:
+            return await self._submitted(submitted, caller)
         if kind != "invoke":
             log.debug("a %s activity needs no answer", _shown(kind))
             return Response(status_code=200)
@@ -109,6 +113,21 @@ class _BotMessages:
             log.warning("a card action arrived but this server has no handler for card actions")
             return JSONResponse(_NO_HANDLER)
         return JSONResponse(await handler(activity, caller))
+
+    async def _submitted(self, activity: dict[str, Any], caller: BotCaller) -> Response:
+        """A click from a client without Universal Actions: decided alike, answered with 200.
+
+        A message activity has no answer the client shows, so the clicker sees the outcome when
+        the posted card is updated (a decision queues that); a refusal is in the audit log.
+        """
+        handler = self.context.card_actions
+        if handler is None:
+            log.warning("a card button was clicked but this server has no handler for it")
+            return Response(status_code=200)
+        answer = await handler(activity, caller)
+        if answer.get("statusCode") != 200:
+            log.info("a click from an older Teams client was refused: %s", answer.get("value"))
+        return Response(status_code=200)
 
     async def _refuse(
         self, refusal: BotRefusal, activity: dict[str, Any], client_ip: str | None
@@ -147,6 +166,24 @@ class _BotMessages:
             record_event(
                 conn, actor="teams", action="bot_request_refused", now=app.clock(), **details
             )
+
+
+def _submitted_click(activity: dict[str, Any]) -> dict[str, Any] | None:
+    """An ``Action.Submit`` click in the form of an ``adaptiveCard/action`` invoke, or None.
+
+    Teams clients without Universal Actions run the ``Action.Submit`` fallback of our buttons:
+    the click arrives as a ``message`` activity whose ``value`` is the button's data (with its
+    ``verb``) merged with the card's inputs. The same click, then, as the invoke would carry it.
+    """
+    value = activity.get("value")
+    if activity.get("type") != "message" or not isinstance(value, dict):
+        return None
+    verb = value.get("verb")
+    if not isinstance(verb, str):
+        return None
+    data = {key: item for key, item in value.items() if key != "verb"}
+    action = {"type": "Action.Submit", "verb": verb, "data": data}
+    return {**activity, "type": "invoke", "name": INVOKE_CARD_ACTION, "value": {"action": action}}
 
 
 def _activity(body: bytes) -> dict[str, Any] | None:

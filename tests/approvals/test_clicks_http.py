@@ -16,6 +16,7 @@ from broadcaster.app import App
 from broadcaster.authoring import EditInput, edit, submit
 from broadcaster.model import AnnouncementState, Severity
 from broadcaster.queue.jobs import JobKind
+from broadcaster.sandbox.teams import find_execute_action
 from broadcaster.server.runner import listen
 from broadcaster.store.announcements import get_announcement
 from broadcaster.store.approvals import decisions_for
@@ -181,3 +182,48 @@ def test_twenty_simultaneous_clicks_by_two_approvers_send_once_over_http(
         people = sorted(d.person for d in decisions_for(conn, announcement.revision.id))
     assert people == [ANNA, JENS]
     wait_for(lambda: state(app, announcement.id) == AnnouncementState.SENT)
+
+
+def fallback_click(sandbox: Any, posted: str, verb: str, who: str, **inputs: str) -> dict[str, Any]:
+    """The message activity a Teams client without Universal Actions sends for a button."""
+    card = sandbox.connector.activity(posted).card()
+    submit_action = find_execute_action(card, verb)["fallback"]
+    assert submit_action["type"] == "Action.Submit"
+    activity = sandbox.teams.invoke(verb=verb, user_object_id=OBJECT_IDS[who], activity_id=posted)
+    del activity["name"]
+    return {**activity, "type": "message", "value": {**submit_action["data"], **inputs}}
+
+
+def test_older_clients_decide_through_the_submit_fallback(serving: Running, sandbox: Any) -> None:
+    app = serving.app
+    announcement = submitted(app)
+    wait_for(lambda: bool(threads(sandbox)))
+    [posted] = threads(sandbox)
+    answer = sandbox.teams.send(
+        bot_url(serving), fallback_click(sandbox, posted.id, "approve", ANNA)
+    )
+    assert (answer.status_code, answer.content) == (200, b"")
+    with app.store.read() as conn:
+        [decision] = decisions_for(conn, announcement.revision.id)
+    assert (decision.person, decision.decision, decision.via) == (ANNA, "approve", "teams")
+    wait_for(lambda: "1 of 2 approvals: anna.hasselbom" in shown(threads(sandbox)[0]))
+    # A rejection carries its reason from the card's input, as the invoke does.
+    rejection = fallback_click(sandbox, posted.id, "reject", JENS, reason="Fel telefonnummer.")
+    assert sandbox.teams.send(bot_url(serving), rejection).status_code == 200
+    assert state(app, announcement.id) == AnnouncementState.REJECTED
+
+
+def test_a_submit_fallback_click_by_a_stranger_changes_nothing(
+    serving: Running, sandbox: Any
+) -> None:
+    app = serving.app
+    announcement = submitted(app)
+    wait_for(lambda: bool(threads(sandbox)))
+    [posted] = threads(sandbox)
+    click = fallback_click(sandbox, posted.id, "approve", ANNA)
+    click["from"]["aadObjectId"] = STRANGER_ID
+    assert sandbox.teams.send(bot_url(serving), click).status_code == 200
+    with app.store.read() as conn:
+        assert decisions_for(conn, announcement.revision.id) == []
+    [refused] = events(app, announcement.id, "approval_refused")
+    assert refused.details["aad_object_id"] == STRANGER_ID
