@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -24,7 +24,7 @@ from broadcaster.app import App
 from broadcaster.config import SmsTarget
 from broadcaster.model import ChannelName
 from broadcaster.store.audit import record_event
-from broadcaster.store.callbacks import claim_tokens
+from broadcaster.store.callbacks import claim_tokens, forget_tokens_before
 from broadcaster.store.deliveries import (
     Delivery,
     PlatformStatus,
@@ -76,8 +76,34 @@ class Refusal:
 _OTHER_SIGNER = "signed with the secret of another SMS target than the delivery's"
 
 
-def apply_batch(app: App, items: Sequence[StatusReport | Refusal]) -> list[Outcome]:
-    """Apply (or audit) ``items`` in one transaction; one outcome per item, in order."""
+class TokenPruning:
+    """When a server last forgot old idempotency tokens: once an hour, those over two days old.
+
+    Twilio retries a callback for a few hours at most, so a token older than that protects
+    nothing; kept, they would grow by every status of every recipient of every send.
+    """
+
+    KEEP = timedelta(hours=48)
+    EVERY = timedelta(hours=1)
+
+    def __init__(self) -> None:
+        self._next: datetime | None = None
+
+    def cutoff(self, now: datetime) -> datetime | None:
+        """Forget tokens received before this (None: not due yet)."""
+        if self._next is not None and now < self._next:
+            return None
+        self._next = now + self.EVERY
+        return now - self.KEEP
+
+
+def apply_batch(
+    app: App, items: Sequence[StatusReport | Refusal], pruning: TokenPruning | None = None
+) -> list[Outcome]:
+    """Apply (or audit) ``items`` in one transaction; one outcome per item, in order.
+
+    With ``pruning``, tokens too old to protect against a retry are forgotten when it is due.
+    """
     now = app.clock()
     sms_targets = {t.id for t in app.config.targets if isinstance(t, SmsTarget)}
     outcomes: list[Outcome] = [Outcome.REFUSED] * len(items)
@@ -106,6 +132,9 @@ def apply_batch(app: App, items: Sequence[StatusReport | Refusal]) -> list[Outco
         changes.write(conn, now)
         for refusal in refused:
             _audit_refusal(conn, refusal, now)
+        cutoff = pruning.cutoff(now) if pruning is not None else None
+        if cutoff is not None:
+            forget_tokens_before(conn, cutoff)
     return outcomes
 
 

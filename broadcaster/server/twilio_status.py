@@ -36,6 +36,7 @@ from broadcaster.server.twilio_apply import (
     Outcome,
     Refusal,
     StatusReport,
+    TokenPruning,
     apply_batch,
 )
 from broadcaster.server.twilio_signature import (
@@ -77,7 +78,8 @@ class _TwilioStatus:
     def __init__(self, context: ServerContext) -> None:
         self.signatures = TwilioSignatures(context.app.config)
         self.batcher: Batcher[StatusReport | Refusal, Outcome] = Batcher(
-            functools.partial(apply_batch, context.app), max_batch=_BATCH
+            functools.partial(apply_batch, context.app, pruning=TokenPruning()),
+            max_batch=_BATCH,
         )
 
     async def handle(self, request: Request) -> Response:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from broadcaster.server.twilio_apply import TokenPruning
 from broadcaster.store.audit import list_events
+from broadcaster.store.callbacks import claim_token
+from broadcaster.store.schema import callback_tokens
 from tests.server.conftest import (
     BORGHOLM_TOKEN,
     MORBYLANGA_TOKEN,
@@ -160,6 +165,37 @@ def test_a_replayed_idempotency_token_is_applied_once(serve_factory: ServeFactor
         "duplicate",
     ]
     assert delivery(running.app, sent.id).platform_status == "sent"
+
+
+def test_idempotency_tokens_too_old_for_a_retry_are_forgotten(
+    serve_factory: ServeFactory,
+) -> None:
+    running = serve_factory()
+    app = running.app
+    [sent] = sms_deliveries(app)
+    now = app.clock()
+    with app.store.write() as conn:
+        claim_token(conn, "three-days-old", now - timedelta(days=3))
+        claim_token(conn, "a-day-old", now - timedelta(days=1))
+    caller = Caller(running.url)
+    assert (
+        caller.post(sent.id, callback_form(sent.id, "sent"), idempotency="new").status_code == 200
+    )
+    with app.store.read() as conn:
+        kept = set(conn.execute(select(callback_tokens.c.token)).scalars())
+    assert kept == {"a-day-old", "new"}
+    # A token still within Twilio's retry window keeps protecting against the retry.
+    retry = caller.post(sent.id, callback_form(sent.id, "delivered"), idempotency="a-day-old")
+    assert retry.json() == {"result": "duplicate"}
+
+
+def test_old_tokens_are_looked_for_once_an_hour() -> None:
+    pruning = TokenPruning()
+    start = datetime(2026, 12, 12, 19, 30, tzinfo=UTC)
+    assert pruning.cutoff(start) == start - timedelta(hours=48)
+    assert pruning.cutoff(start + timedelta(minutes=59)) is None
+    later = start + timedelta(hours=1)
+    assert pruning.cutoff(later) == later - timedelta(hours=48)
 
 
 @pytest.mark.parametrize(
