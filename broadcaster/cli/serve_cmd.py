@@ -1,4 +1,4 @@
-"""``broadcaster serve``: the HTTP endpoints (Twilio status callbacks, health) and the worker."""
+"""``broadcaster serve``: HTTP endpoints (Teams bot, Twilio, health, metrics) and the worker."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def serve(
         bool, typer.Option("--json-logs", help="Log one JSON object per line (for machines).")
     ] = False,
 ) -> None:
-    """Answer HTTP (Twilio status callbacks, /healthz) and run the queue, until SIGTERM."""
+    """Answer HTTP (Teams bot, Twilio callbacks, /healthz, /metrics) and run the queue."""
     import logging
     import sys
 
