@@ -127,12 +127,29 @@ _VERBS = {
 }
 
 
+#: States only the worker moves an announcement to (a person cannot "mark as sent").
+_REACHED_BY_WORKER = frozenset({_S.SENT, _S.PARTIALLY_FAILED})
+#: What to do instead, for the mistakes people make (sending what is already on its way).
+_INSTEAD: dict[tuple[AnnouncementState, AnnouncementState], str] = {
+    (_S.DISPATCHING, _S.DISPATCHING): "it is already being sent (perhaps by its last approval: "
+    "[approval] send_on_approval); follow it with `broadcaster status`",
+    (_S.SENT, _S.DISPATCHING): "it was sent already; to change what went out, edit it and send "
+    "the correction",
+}
+
+
 def check_transition(current: AnnouncementState, wanted: AnnouncementState) -> None:
     """Raise :class:`StateError` unless the lifecycle allows ``current -> wanted``."""
-    if wanted not in TRANSITIONS[current]:
-        allowed = sorted(_VERBS[state] for state in TRANSITIONS[current] if state != current)
-        hint = f"; from {current} you can {', '.join(allowed)}" if allowed else ""
-        raise StateError(f"cannot {_VERBS[wanted]} an announcement that is {current}{hint}")
+    if wanted in TRANSITIONS[current]:
+        return
+    instead = _INSTEAD.get((current, wanted))
+    if instead is None:
+        allowed = sorted(
+            _VERBS[state] for state in TRANSITIONS[current] - _REACHED_BY_WORKER if state != current
+        )
+        instead = f"from {current} you can {', '.join(allowed)}" if allowed else ""
+    hint = f"; {instead}" if instead else ""
+    raise StateError(f"cannot {_VERBS[wanted]} an announcement that is {current}{hint}")
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,22 @@ def test_refusal_says_what_is_possible_instead() -> None:
     assert "from cancelled" not in str(caught.value)  # nothing is possible from cancelled
 
 
+def test_refusal_offers_only_what_a_person_can_do() -> None:
+    with pytest.raises(StateError) as caught:
+        check_transition(S.PARTIALLY_FAILED, S.PENDING_APPROVAL)
+    assert str(caught.value).endswith("from partially_failed you can edit, send")
+    with pytest.raises(StateError) as caught:
+        check_transition(S.DISPATCHING, S.DRAFT)
+    assert "mark as" not in str(caught.value)  # only the worker marks it sent
+
+
+def test_sending_what_is_on_its_way_or_gone_says_so() -> None:
+    with pytest.raises(StateError, match=r"already being sent .*send_on_approval"):
+        check_transition(S.DISPATCHING, S.DISPATCHING)
+    with pytest.raises(StateError, match="sent already; to change what went out, edit it"):
+        check_transition(S.SENT, S.DISPATCHING)
+
+
 BASE = Content(title="Titel", body="Text", targets=("web-b", "web-a"))
 
 
