@@ -2,40 +2,56 @@
 
 A fresh example workspace, the platform sandbox started in this process with every channel
 that needs an account switched on against it, the seed incident's first update drafted by the
-communications officer, approved by two different people, sent, and delivered by the worker —
-and, per target, what the sandbox says arrived.
+communications officer and submitted. ``broadcaster serve`` runs in this process too: its worker
+posts the approval card in the approvers' Teams channel, the sandbox (acting as Teams) clicks
+Approve on it as one approver — a signed request to the bot's endpoint — and the other approves
+at the command line. That last approval sends it; the worker delivers it and updates the card.
+The result: per target, and for the approvers' channel, what the sandbox says arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from broadcaster.app import App, open_app
 from broadcaster.approval import approve
+from broadcaster.approval_card_queue import cards_enabled
 from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.channels.registry import ChannelRegistry
 from broadcaster.config import SmsTarget, TargetConfig, WebsiteStaticTarget
 from broadcaster.dispatch import dispatch_revision
-from broadcaster.errors import InputError
+from broadcaster.errors import BroadcastError, InputError
 from broadcaster.fileio import atomic_write
 from broadcaster.identity import TRUSTED_NAME, os_account
-from broadcaster.model import Severity
+from broadcaster.model import AnnouncementState, Severity
 from broadcaster.recipients import RecipientLists, import_list
 from broadcaster.reports import announcement_status
 from broadcaster.scaffold import example_update, init_workspace
 from broadcaster.scaffold.accounts import switch_on_account_blocks
+from broadcaster.store.announcements import get_announcement
+from broadcaster.store.approval_cards import card_of
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import CONFIG_FILENAME, load_workspace
 
-__all__ = ["DEMO_BODY", "DEMO_SMS", "DEMO_TITLE", "DemoResult", "run_demo"]
+if TYPE_CHECKING:
+    from broadcaster.server.background import Background
+
+__all__ = ["DEMO_BODY", "DEMO_SMS", "DEMO_TITLE", "CardArrival", "DemoResult", "run_demo"]
 
 OFFICER = "kommunikator"
+#: Who approves, in order: the first clicks Approve on the card in Teams, the second approves at
+#: the command line (and so sends it).
 APPROVERS = ("anna.hasselbom", "jens.odevall")
+#: The longest the demo waits for the worker in ``serve`` to do one thing (it takes well under a
+#: second): past it, the demo stops and says what did not happen.
+WAIT_S = 20.0
 DEMO_TITLE = "Dataintrång hos Borgholms och Mörbylånga kommuner"
 DEMO_BODY = example_update()  # the uppdatering.md that `broadcaster init` writes
 #: The update's short form for SMS (its "sms" override), as an officer writes one: the full text
@@ -44,6 +60,16 @@ DEMO_SMS = (
     "Servrarna är nedstängda efter ett dataintrång. Ring Borgholm 0485-880 00, "
     "Mörbylånga 0485-470 00. Trygghetslarmen fungerar."
 )
+
+
+@dataclass(frozen=True)
+class CardArrival:
+    """The approval card in the approvers' channel: where it is and what the sandbox got."""
+
+    channel_id: str
+    activity_id: str
+    #: What the sandbox accepted in that channel ("1 card, 2 updates").
+    arrived: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +83,60 @@ class DemoResult:
     pages: list[Path]
     #: Target id -> what the sandbox recorded arriving for it (empty for the static sites).
     arrivals: dict[str, str]
+    #: The approval card the bot posted in the approvers' channel.
+    card: CardArrival
+
+
+class BotAnswer(Protocol):
+    """The HTTP answer of the bot's endpoint to a click (an ``httpx.Response``)."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+        ...
+
+    @property
+    def text(self) -> str:
+        """The body."""
+        ...
+
+    def json(self) -> Any:
+        """The body, parsed."""
+        ...
+
+
+class TeamsPlayer(Protocol):
+    """The sandbox acting as Teams (``broadcaster.sandbox.teams.TeamsActor``)."""
+
+    def click(
+        self,
+        bot_url: str,
+        *,
+        verb: str,
+        user_object_id: str,
+        activity_id: str,
+        user_name: str,
+        timeout_s: float,
+    ) -> BotAnswer:
+        """Click the button ``verb`` on the card ``activity_id`` the bot posted, as that user:
+        a signed ``adaptiveCard/action`` invoke to ``bot_url``."""
+        ...
+
+
+class PostedActivity(Protocol):
+    """An activity the bot posted, as the sandbox's Bot Connector keeps it."""
+
+    def card(self) -> dict[str, Any] | None:
+        """The Adaptive Card attached, as Teams shows it now."""
+        ...
+
+
+class BotConnector(Protocol):
+    """The sandbox's Bot Connector (``broadcaster.sandbox.connector.ConnectorEmulator``)."""
+
+    def activity(self, activity_id: str) -> PostedActivity | None:
+        """One posted activity by id."""
+        ...
 
 
 class PlatformSandbox(Protocol):
@@ -71,6 +151,16 @@ class PlatformSandbox(Protocol):
     @property
     def records(self) -> Any:
         """What the emulators received (``find(platform, direction=..., method=...)``)."""
+        ...
+
+    @property
+    def teams(self) -> TeamsPlayer:
+        """Teams, clicking on the cards the bot posted."""
+        ...
+
+    @property
+    def connector(self) -> BotConnector:
+        """The Bot Connector: what the bot posted in Teams, and updated."""
         ...
 
     def env(self) -> dict[str, str]:
@@ -98,19 +188,21 @@ def run_demo(
     app = open_app(workspace)
     try:
         _import_example_lists(app, say)
-        announcement_id = _send_the_update(app, say)
+        announcement_id, activity_id = _send_the_update(app, say, sandbox)
         status = announcement_status(app, announcement_id)
         numbers = _list_numbers(app)
     finally:
         app.close()
     arrivals = {t.id: _arrived(sandbox, t, numbers) for t in workspace.config.targets}
+    channel = workspace.config.approval.teams_channel_id or ""
+    card = CardArrival(channel, activity_id, _card_arrived(sandbox, channel))
     pages = [
         workspace.path(target.output_dir) / "index.html"
         for target in workspace.config.targets
         if isinstance(target, WebsiteStaticTarget)
     ]
     timezone = workspace.config.broadcaster.timezone
-    return DemoResult(root, announcement_id, status, timezone, pages, arrivals)
+    return DemoResult(root, announcement_id, status, timezone, pages, arrivals, card)
 
 
 def _point_at_sandbox(root: Path, sandbox_env: Mapping[str, str]) -> list[str]:
@@ -159,7 +251,15 @@ def _list_numbers(app: App) -> dict[str, set[str]]:
         return {t.id: set(lists.members(t.list)) for t in _sms_targets(app)}
 
 
-def _send_the_update(app: App, say: Callable[[str], None]) -> int:
+def _send_the_update(
+    app: App, say: Callable[[str], None], sandbox: PlatformSandbox
+) -> tuple[int, str]:
+    """Draft, submit, approve in Teams and at the CLI, send; the announcement and card ids."""
+    if not cards_enabled(app.config):
+        raise BroadcastError(
+            "demo: approval cards in Teams are off (they need [teams_bot] and [approval] "
+            "teams_channel_id); run the demo in a new folder so it writes its own workspace"
+        )
     draft = create_draft(
         app,
         OFFICER,
@@ -173,20 +273,190 @@ def _send_the_update(app: App, say: Callable[[str], None]) -> int:
     )
     targets = ", ".join(draft.revision.content.targets)
     say(f"{OFFICER} drafted announcement {draft.id} for {targets}")
-    submit(app, OFFICER, draft.id)
-    say(f"{OFFICER} submitted it for approval ({app.config.approval.required} needed)")
-    # One account plays every person: in an exercise their names are believed, and said to be.
-    believed = {"method": TRUSTED_NAME, "os_user": os_account()}
-    sending = False
-    for person in APPROVERS:
-        sending = approve(app, person, draft.id, proof=believed).sending
-        say(f"{person} approved revision {draft.revision.number}")
-    if not sending:  # a crisis update is sent by its last approval ([approval] send_on_approval)
-        dispatch_revision(app, OFFICER, draft.id)
-    say("Sent: one delivery per target (per number, for SMS) is queued")
-    processed = asyncio.run(run_worker(app, until_idle=True))
-    say(f"The worker ran {processed} job(s) and is idle")
-    return draft.id
+    clicker, last = APPROVERS
+    with _serving(app) as serving:
+        say(
+            f"Started `broadcaster serve` at {serving.url} with its worker: the Teams bot's "
+            f"endpoint is {serving.url}/api/messages"
+        )
+        submit(app, OFFICER, draft.id)
+        serving.wake_worker()
+        say(f"{OFFICER} submitted it for approval ({app.config.approval.required} needed)")
+        card: str = _wait(app, serving, "post the approval card", lambda: _posted(app, draft.id))
+        say(
+            f"The worker posted the approval card through the bot in the approvers' channel "
+            f"{app.config.approval.teams_channel_id}"
+        )
+        shown = _click_approve(app, sandbox, f"{serving.url}/api/messages", clicker, card)
+        say(
+            f"{clicker} approved in Teams: clicked Approve on the card the bot posted in the "
+            "approvers' channel"
+        )
+        say(
+            "serve verified the click's Bot Framework token and answered with the card as it "
+            "stands" + (f": {shown}" if shown else "")
+        )
+        # One account plays every person: in an exercise their names are believed, and said to be.
+        believed = {"method": TRUSTED_NAME, "os_user": os_account()}
+        outcome = approve(app, last, draft.id, proof=believed)
+        number = draft.revision.number
+        if outcome.sending:  # a crisis update is sent by its last approval (send_on_approval)
+            say(
+                f"{last} approved revision {number} at the command line (a trusted name in an "
+                "exercise): the last approval needed, so it is sent ([approval] send_on_approval)"
+            )
+        else:
+            say(f"{last} approved revision {number} at the command line (a trusted name)")
+            dispatch_revision(app, OFFICER, draft.id)
+            say(f"{OFFICER} sent it")
+        serving.wake_worker()
+        _wait(app, serving, "deliver the update", lambda: _delivered(app, draft.id))
+    say("The worker in serve delivered it: one delivery per target (per number, for SMS)")
+    # What serve's worker had not started when it stopped (the card's last update, at times).
+    asyncio.run(run_worker(app, until_idle=True))
+    posted = sandbox.connector.activity(card)
+    now = _card_status(posted.card() if posted is not None else None)
+    say(
+        "The worker updated the card in the approvers' channel"
+        + (f"; in Teams it now says: {now}" if now else "")
+    )
+    return draft.id, card
+
+
+@contextmanager
+def _serving(app: App) -> Iterator[Background]:
+    """``broadcaster serve`` with its worker, in this process, on a free loopback port."""
+    from broadcaster.server.background import serve_in_background
+    from broadcaster.server.runner import listen
+
+    sock = listen("127.0.0.1", 0)
+    try:
+        serving = serve_in_background(app, sock, worker=True, name="demo-serve")
+        try:
+            yield serving
+        finally:
+            stopped = serving.stop(timeout=WAIT_S)
+        if not stopped:
+            raise BroadcastError(
+                f"demo: serve did not stop within {WAIT_S:.0f} s; the workspace is left as it "
+                "is: run `broadcaster status 1` in it to see what was delivered"
+            )
+        if serving.errors:
+            raise BroadcastError(f"demo: serve stopped on an error: {serving.errors[0]}")
+    finally:
+        sock.close()
+
+
+def _wait(app: App, serving: Background, what: str, done: Callable[[], Any]) -> Any:
+    """Poll ``done`` until it returns something true; an error naming ``what`` after WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        found = done()
+        if found:
+            return found
+        if not serving.thread.is_alive():
+            raise BroadcastError(
+                f"demo: serve stopped before its worker could {what}: "
+                f"{serving.errors[0] if serving.errors else 'no error was raised'}"
+            )
+        if time.monotonic() > deadline:
+            raise BroadcastError(
+                f"demo: the worker in serve did not {what} within {WAIT_S:.0f} s; see "
+                f"`broadcaster queue` and `broadcaster deadletters` in {app.workspace.root}"
+            )
+        time.sleep(0.02)
+
+
+def _posted(app: App, announcement_id: int) -> str | None:
+    """The activity id of the announcement's card once the bot has posted it."""
+    with app.store.read() as conn:
+        card = card_of(conn, announcement_id)
+    return card.activity_id if card is not None and card.posted else None
+
+
+def _delivered(app: App, announcement_id: int) -> bool:
+    with app.store.read() as conn:
+        state = get_announcement(conn, announcement_id).state
+    return state in (AnnouncementState.SENT, AnnouncementState.PARTIALLY_FAILED)
+
+
+def _click_approve(
+    app: App, sandbox: PlatformSandbox, bot_url: str, person: str, card: str
+) -> str | None:
+    """The sandbox, acting as Teams, clicks Approve on the card (its activity id) as ``person``;
+    raise if refused.
+
+    Returns:
+        The status line of the card serve answered with (what the clicker sees at once).
+    """
+    object_id = app.config.approval.identities.get(person)
+    if object_id is None:
+        raise BroadcastError(
+            f"demo: {person} has no Entra object id in [approval.identities]; run the demo in a "
+            "new folder so it writes its own workspace"
+        )
+    answer = sandbox.teams.click(
+        bot_url,
+        verb="approve",
+        user_object_id=object_id,
+        activity_id=card,
+        user_name=person,
+        timeout_s=WAIT_S,
+    )
+    why = _refused(answer)
+    if why is not None:
+        raise BroadcastError(
+            f"demo: serve refused {person}'s click on the approval card: {why}; the audit log "
+            f"says more: `broadcaster audit` in {app.workspace.root}"
+        )
+    return _card_status(answer.json().get("value"))
+
+
+def _card_status(card: Any) -> str | None:
+    """The card's status line (who approved, and whether it is sent): its first bold ``TextRun``
+    in a ``RichTextBlock`` set off by a separator."""
+    for element in card.get("body", []) if isinstance(card, dict) else []:
+        if element.get("type") == "RichTextBlock" and element.get("separator"):
+            runs = [i for i in element.get("inlines", []) if i.get("weight") == "Bolder"]
+            if runs:
+                return str(runs[0].get("text"))
+    return None
+
+
+def _refused(answer: BotAnswer) -> str | None:
+    """Why the bot did not take a click (None: it did): its HTTP error, or the card's notice."""
+    if answer.status_code != 200:
+        return f"HTTP {answer.status_code} {answer.text[:200]}"
+    try:
+        body = answer.json()
+    except ValueError:
+        return f"the answer was not JSON: {answer.text[:200]}"
+    if not isinstance(body, dict) or body.get("statusCode") != 200:
+        value = body.get("value") if isinstance(body, dict) else None
+        message = value.get("message") if isinstance(value, dict) else None
+        return str(message or body)[:200]
+    notices = _notices(body.get("value"))
+    return "; ".join(notices) if notices else None
+
+
+def _notices(node: Any) -> list[str]:
+    """The texts of a card's ``attention`` containers: what it says was not done, and why."""
+    if isinstance(node, list):
+        return [text for child in node for text in _notices(child)]
+    if not isinstance(node, dict):
+        return []
+    if node.get("type") == "Container" and node.get("style") == "attention":
+        return _texts(node)
+    return [text for child in node.values() for text in _notices(child)]
+
+
+def _texts(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [text for child in node for text in _texts(child)]
+    if not isinstance(node, dict):
+        return []
+    own = [str(node["text"])] if node.get("type") in ("TextBlock", "TextRun") else []
+    return own + [text for child in node.values() for text in _texts(child)]
 
 
 # Where the sandbox files what a target posted: its platform, and the object the post was about.
@@ -225,3 +495,27 @@ def _arrived(
         and 200 <= r.status < 300
     ]
     return f"{len(records)} post(s) accepted" if records else "nothing accepted"
+
+
+def _card_arrived(sandbox: PlatformSandbox, channel_id: str) -> str:
+    """What the sandbox accepted in the approvers' channel: cards (new threads; not the replies
+    in them) and their updates."""
+
+    def accepted(method: str, thread: bool | None = None) -> int:
+        return sum(
+            1
+            for r in sandbox.records.find("connector", direction="in", method=method)
+            if r.target == channel_id
+            and r.status is not None
+            and 200 <= r.status < 300
+            and (thread is None or r.path.endswith("/conversations") == thread)
+        )
+
+    cards, updates = accepted("POST", True), accepted("PUT")
+    if not cards:
+        return "nothing accepted"
+    return f"{_count(cards, 'card', 'cards')}, {_count(updates, 'update', 'updates')}"
+
+
+def _count(number: int, one: str, more: str) -> str:
+    return f"{number} {one if number == 1 else more}"
