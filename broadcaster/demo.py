@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from broadcaster.app import App, open_app
 from broadcaster.approval import approve
@@ -26,6 +24,15 @@ from broadcaster.approval_card_queue import cards_enabled
 from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.channels.registry import ChannelRegistry
 from broadcaster.config import SmsTarget, TargetConfig, WebsiteStaticTarget
+from broadcaster.demo_teams import (
+    BotConnector,
+    TeamsPlayer,
+    card_status,
+    click_approve,
+    posted_card,
+    serving,
+    wait_for,
+)
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.errors import BroadcastError, InputError
 from broadcaster.fileio import atomic_write
@@ -36,12 +43,8 @@ from broadcaster.reports import announcement_status
 from broadcaster.scaffold import example_update, init_workspace
 from broadcaster.scaffold.accounts import switch_on_account_blocks
 from broadcaster.store.announcements import get_announcement
-from broadcaster.store.approval_cards import card_of
 from broadcaster.worker_runtime import run_worker
 from broadcaster.workspace import CONFIG_FILENAME, load_workspace
-
-if TYPE_CHECKING:
-    from broadcaster.server.background import Background
 
 __all__ = ["DEMO_BODY", "DEMO_SMS", "DEMO_TITLE", "CardArrival", "DemoResult", "run_demo"]
 
@@ -49,9 +52,6 @@ OFFICER = "kommunikator"
 #: Who approves, in order: the first clicks Approve on the card in Teams, the second approves at
 #: the command line (and so sends it).
 APPROVERS = ("anna.hasselbom", "jens.odevall")
-#: The longest the demo waits for the worker in ``serve`` to do one thing (it takes well under a
-#: second): past it, the demo stops and says what did not happen.
-WAIT_S = 20.0
 DEMO_TITLE = "Dataintrång hos Borgholms och Mörbylånga kommuner"
 DEMO_BODY = example_update()  # the uppdatering.md that `broadcaster init` writes
 #: The update's short form for SMS (its "sms" override), as an officer writes one: the full text
@@ -85,58 +85,6 @@ class DemoResult:
     arrivals: dict[str, str]
     #: The approval card the bot posted in the approvers' channel.
     card: CardArrival
-
-
-class BotAnswer(Protocol):
-    """The HTTP answer of the bot's endpoint to a click (an ``httpx.Response``)."""
-
-    @property
-    def status_code(self) -> int:
-        """The HTTP status."""
-        ...
-
-    @property
-    def text(self) -> str:
-        """The body."""
-        ...
-
-    def json(self) -> Any:
-        """The body, parsed."""
-        ...
-
-
-class TeamsPlayer(Protocol):
-    """The sandbox acting as Teams (``broadcaster.sandbox.teams.TeamsActor``)."""
-
-    def click(
-        self,
-        bot_url: str,
-        *,
-        verb: str,
-        user_object_id: str,
-        activity_id: str,
-        user_name: str,
-        timeout_s: float,
-    ) -> BotAnswer:
-        """Click the button ``verb`` on the card ``activity_id`` the bot posted, as that user:
-        a signed ``adaptiveCard/action`` invoke to ``bot_url``."""
-        ...
-
-
-class PostedActivity(Protocol):
-    """An activity the bot posted, as the sandbox's Bot Connector keeps it."""
-
-    def card(self) -> dict[str, Any] | None:
-        """The Adaptive Card attached, as Teams shows it now."""
-        ...
-
-
-class BotConnector(Protocol):
-    """The sandbox's Bot Connector (``broadcaster.sandbox.connector.ConnectorEmulator``)."""
-
-    def activity(self, activity_id: str) -> PostedActivity | None:
-        """One posted activity by id."""
-        ...
 
 
 class PlatformSandbox(Protocol):
@@ -274,20 +222,22 @@ def _send_the_update(
     targets = ", ".join(draft.revision.content.targets)
     say(f"{OFFICER} drafted announcement {draft.id} for {targets}")
     clicker, last = APPROVERS
-    with _serving(app) as serving:
+    with serving(app) as running:
         say(
-            f"Started `broadcaster serve` at {serving.url} with its worker: the Teams bot's "
-            f"endpoint is {serving.url}/api/messages"
+            f"Started `broadcaster serve` at {running.url} with its worker: the Teams bot's "
+            f"endpoint is {running.url}/api/messages"
         )
         submit(app, OFFICER, draft.id)
-        serving.wake_worker()
+        running.wake_worker()
         say(f"{OFFICER} submitted it for approval ({app.config.approval.required} needed)")
-        card: str = _wait(app, serving, "post the approval card", lambda: _posted(app, draft.id))
+        card: str = wait_for(
+            app, running, "post the approval card", lambda: posted_card(app, draft.id)
+        )
         say(
             f"The worker posted the approval card through the bot in the approvers' channel "
             f"{app.config.approval.teams_channel_id}"
         )
-        shown = _click_approve(app, sandbox, f"{serving.url}/api/messages", clicker, card)
+        shown = click_approve(app, sandbox.teams, f"{running.url}/api/messages", clicker, card)
         say(
             f"{clicker} approved in Teams: clicked Approve on the card the bot posted in the "
             "approvers' channel"
@@ -296,26 +246,14 @@ def _send_the_update(
             "serve verified the click's Bot Framework token and answered with the card as it "
             "stands" + (f": {shown}" if shown else "")
         )
-        # One account plays every person: in an exercise their names are believed, and said to be.
-        believed = {"method": TRUSTED_NAME, "os_user": os_account()}
-        outcome = approve(app, last, draft.id, proof=believed)
-        number = draft.revision.number
-        if outcome.sending:  # a crisis update is sent by its last approval (send_on_approval)
-            say(
-                f"{last} approved revision {number} at the command line (a trusted name in an "
-                "exercise): the last approval needed, so it is sent ([approval] send_on_approval)"
-            )
-        else:
-            say(f"{last} approved revision {number} at the command line (a trusted name)")
-            dispatch_revision(app, OFFICER, draft.id)
-            say(f"{OFFICER} sent it")
-        serving.wake_worker()
-        _wait(app, serving, "deliver the update", lambda: _delivered(app, draft.id))
+        _approve_at_the_cli(app, say, last, draft.id, draft.revision.number)
+        running.wake_worker()
+        wait_for(app, running, "deliver the update", lambda: _delivered(app, draft.id))
     say("The worker in serve delivered it: one delivery per target (per number, for SMS)")
     # What serve's worker had not started when it stopped (the card's last update, at times).
     asyncio.run(run_worker(app, until_idle=True))
     posted = sandbox.connector.activity(card)
-    now = _card_status(posted.card() if posted is not None else None)
+    now = card_status(posted.card() if posted is not None else None)
     say(
         "The worker updated the card in the approvers' channel"
         + (f"; in Teams it now says: {now}" if now else "")
@@ -323,140 +261,28 @@ def _send_the_update(
     return draft.id, card
 
 
-@contextmanager
-def _serving(app: App) -> Iterator[Background]:
-    """``broadcaster serve`` with its worker, in this process, on a free loopback port."""
-    from broadcaster.server.background import serve_in_background
-    from broadcaster.server.runner import listen
-
-    sock = listen("127.0.0.1", 0)
-    try:
-        serving = serve_in_background(app, sock, worker=True, name="demo-serve")
-        try:
-            yield serving
-        finally:
-            stopped = serving.stop(timeout=WAIT_S)
-        if not stopped:
-            raise BroadcastError(
-                f"demo: serve did not stop within {WAIT_S:.0f} s; the workspace is left as it "
-                "is: run `broadcaster status 1` in it to see what was delivered"
-            )
-        if serving.errors:
-            raise BroadcastError(f"demo: serve stopped on an error: {serving.errors[0]}")
-    finally:
-        sock.close()
-
-
-def _wait(app: App, serving: Background, what: str, done: Callable[[], Any]) -> Any:
-    """Poll ``done`` until it returns something true; an error naming ``what`` after WAIT_S."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        found = done()
-        if found:
-            return found
-        if not serving.thread.is_alive():
-            raise BroadcastError(
-                f"demo: serve stopped before its worker could {what}: "
-                f"{serving.errors[0] if serving.errors else 'no error was raised'}"
-            )
-        if time.monotonic() > deadline:
-            raise BroadcastError(
-                f"demo: the worker in serve did not {what} within {WAIT_S:.0f} s; see "
-                f"`broadcaster queue` and `broadcaster deadletters` in {app.workspace.root}"
-            )
-        time.sleep(0.02)
-
-
-def _posted(app: App, announcement_id: int) -> str | None:
-    """The activity id of the announcement's card once the bot has posted it."""
-    with app.store.read() as conn:
-        card = card_of(conn, announcement_id)
-    return card.activity_id if card is not None and card.posted else None
+def _approve_at_the_cli(
+    app: App, say: Callable[[str], None], person: str, announcement_id: int, revision: int
+) -> None:
+    """``person`` approves as ``broadcaster approve --as`` would; the last approval sends."""
+    # One account plays every person: in an exercise their names are believed, and said to be.
+    believed = {"method": TRUSTED_NAME, "os_user": os_account()}
+    outcome = approve(app, person, announcement_id, proof=believed)
+    if outcome.sending:  # a crisis update is sent by its last approval (send_on_approval)
+        say(
+            f"{person} approved revision {revision} at the command line (a trusted name in an "
+            "exercise): the last approval needed, so it is sent ([approval] send_on_approval)"
+        )
+        return
+    say(f"{person} approved revision {revision} at the command line (a trusted name)")
+    dispatch_revision(app, OFFICER, announcement_id)
+    say(f"{OFFICER} sent it")
 
 
 def _delivered(app: App, announcement_id: int) -> bool:
     with app.store.read() as conn:
         state = get_announcement(conn, announcement_id).state
     return state in (AnnouncementState.SENT, AnnouncementState.PARTIALLY_FAILED)
-
-
-def _click_approve(
-    app: App, sandbox: PlatformSandbox, bot_url: str, person: str, card: str
-) -> str | None:
-    """The sandbox, acting as Teams, clicks Approve on the card (its activity id) as ``person``;
-    raise if refused.
-
-    Returns:
-        The status line of the card serve answered with (what the clicker sees at once).
-    """
-    object_id = app.config.approval.identities.get(person)
-    if object_id is None:
-        raise BroadcastError(
-            f"demo: {person} has no Entra object id in [approval.identities]; run the demo in a "
-            "new folder so it writes its own workspace"
-        )
-    answer = sandbox.teams.click(
-        bot_url,
-        verb="approve",
-        user_object_id=object_id,
-        activity_id=card,
-        user_name=person,
-        timeout_s=WAIT_S,
-    )
-    why = _refused(answer)
-    if why is not None:
-        raise BroadcastError(
-            f"demo: serve refused {person}'s click on the approval card: {why}; the audit log "
-            f"says more: `broadcaster audit` in {app.workspace.root}"
-        )
-    return _card_status(answer.json().get("value"))
-
-
-def _card_status(card: Any) -> str | None:
-    """The card's status line (who approved, and whether it is sent): its first bold ``TextRun``
-    in a ``RichTextBlock`` set off by a separator."""
-    for element in card.get("body", []) if isinstance(card, dict) else []:
-        if element.get("type") == "RichTextBlock" and element.get("separator"):
-            runs = [i for i in element.get("inlines", []) if i.get("weight") == "Bolder"]
-            if runs:
-                return str(runs[0].get("text"))
-    return None
-
-
-def _refused(answer: BotAnswer) -> str | None:
-    """Why the bot did not take a click (None: it did): its HTTP error, or the card's notice."""
-    if answer.status_code != 200:
-        return f"HTTP {answer.status_code} {answer.text[:200]}"
-    try:
-        body = answer.json()
-    except ValueError:
-        return f"the answer was not JSON: {answer.text[:200]}"
-    if not isinstance(body, dict) or body.get("statusCode") != 200:
-        value = body.get("value") if isinstance(body, dict) else None
-        message = value.get("message") if isinstance(value, dict) else None
-        return str(message or body)[:200]
-    notices = _notices(body.get("value"))
-    return "; ".join(notices) if notices else None
-
-
-def _notices(node: Any) -> list[str]:
-    """The texts of a card's ``attention`` containers: what it says was not done, and why."""
-    if isinstance(node, list):
-        return [text for child in node for text in _notices(child)]
-    if not isinstance(node, dict):
-        return []
-    if node.get("type") == "Container" and node.get("style") == "attention":
-        return _texts(node)
-    return [text for child in node.values() for text in _notices(child)]
-
-
-def _texts(node: Any) -> list[str]:
-    if isinstance(node, list):
-        return [text for child in node for text in _texts(child)]
-    if not isinstance(node, dict):
-        return []
-    own = [str(node["text"])] if node.get("type") in ("TextBlock", "TextRun") else []
-    return own + [text for child in node.values() for text in _texts(child)]
 
 
 # Where the sandbox files what a target posted: its platform, and the object the post was about.
