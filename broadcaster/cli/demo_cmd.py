@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from broadcaster.cli._common import state, stdout
 from broadcaster.cli._shell import broadcaster_command, quote
 from broadcaster.cli.tables import WideOption
+
+if TYPE_CHECKING:
+    from broadcaster.demo import DemoResult
 
 __all__ = ["register"]
 
@@ -22,7 +25,7 @@ def demo(
     ] = None,
     wide: WideOption = False,
 ) -> None:
-    """Draft the seed incident's update, approve it twice, send it and show the result."""
+    """Draft the seed incident's update, approve it in Teams and at the CLI, send it, show it."""
     from broadcaster.demo import run_demo
 
     cli = state(ctx)
@@ -31,9 +34,11 @@ def demo(
     from broadcaster.sandbox import Sandbox
 
     with Sandbox() as sandbox:  # in this process, for as long as the demo runs
-        result = run_demo(folder, cli.environ, lambda line: console.print(f"• {line}"), sandbox)
+        result = run_demo(
+            folder, cli.environ, lambda line: console.print(f"• {line}", markup=False), sandbox
+        )
     console.print()
-    _print_arrivals(result.status, result.arrivals, wide=wide)
+    _print_arrivals(result, wide=wide)
     console.print("\nCrisis pages (open them in a browser):")
     for page in result.pages:
         console.print(f"  {page}")
@@ -47,8 +52,9 @@ def demo(
         raise typer.Exit(1)
 
 
-def _print_arrivals(status: dict[str, Any], arrivals: dict[str, str], *, wide: bool) -> None:
-    """One row per target: what broadcaster recorded, and what the sandbox says arrived."""
+def _print_arrivals(result: DemoResult, *, wide: bool) -> None:
+    """One row per target, and one for the approvers' channel: what broadcaster recorded, and
+    what the sandbox says arrived."""
     from rich.markup import escape
 
     from broadcaster.cli.tables import Column, Fit, print_table
@@ -66,10 +72,13 @@ def _print_arrivals(status: dict[str, Any], arrivals: dict[str, str], *, wide: b
             delivery["channel"],
             delivery["state"],
             escape(delivery["platform_id"] or ""),
-            arrivals.get(delivery["target"]) or "-",
+            result.arrivals.get(delivery["target"]) or "-",
         ]
-        for delivery in status["deliveries"]
+        for delivery in result.status["deliveries"]
     ]
+    card = result.card
+    rows.append(["approvers' card", "teams", "posted", escape(card.activity_id), card.arrived])
+    status = result.status
     title = f"#{status['id']} {escape(status['title'])} — {status['state']}"
     print_table(stdout(), columns, rows, wide=wide, title=title)
 

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from broadcaster.config import FacebookTarget, TeamsBotTarget, TelegramTarget
-from broadcaster.sandbox.credentials import Credentials, environment
+from broadcaster.sandbox.credentials import (
+    APPROVER_OBJECT_IDS,
+    TEAMS_CHANNEL_IDS,
+    Credentials,
+    environment,
+)
 from broadcaster.scaffold import init_workspace
 from broadcaster.scaffold.accounts import switch_on_account_blocks
 from broadcaster.workspace import load_workspace
@@ -35,6 +40,8 @@ def test_the_demo_switches_on_only_what_it_can_deliver(config: Path) -> None:
     kinds = {type(t) for t in workspace.config.targets}
     assert FacebookTarget in kinds and TelegramTarget not in kinds
     assert workspace.config.teams_bot is None  # no bot target, so no bot identity either
+    assert workspace.config.approval.teams_channel_id is None  # nor approval cards in Teams
+    assert workspace.config.approval.identities == {}
     # Only the chosen blocks changed: the prose and the other blocks are as init wrote them.
     after = config.read_text(encoding="utf-8")
     assert after.count("\n") == before.count("\n")
@@ -47,6 +54,19 @@ def test_a_teams_bot_target_brings_the_bot_identity(config: Path) -> None:
     workspace = load_workspace(config, SANDBOX_ENV)
     assert [type(t) for t in workspace.config.targets][-1] is TeamsBotTarget
     assert workspace.config.teams_bot is not None
+
+
+def test_the_bot_brings_approvals_in_the_reference_approvers_channel(config: Path) -> None:
+    """Approval cards go to the sandbox's approvers' channel; clicks map to its object ids."""
+    before = config.read_text(encoding="utf-8")
+    assert '# teams_channel_id = "' in before and "# [approval.identities]" in before
+    assert load_workspace(config, {}).config.approval.teams_channel_id is None
+    switch_on_account_blocks(config, lambda channel, mode: mode == "bot")
+    approval = load_workspace(config, SANDBOX_ENV).config.approval
+    assert approval.teams_channel_id == TEAMS_CHANNEL_IDS[0]
+    people = ("jens.odevall", "anna.hasselbom", "ann.willsund")  # as examples/broadcaster.toml
+    assert approval.identities == dict(zip(people, APPROVER_OBJECT_IDS, strict=True))
+    assert config.read_text(encoding="utf-8").count("\n") == before.count("\n")
 
 
 def test_everything_on_is_the_reference_set_of_channels(config: Path) -> None:

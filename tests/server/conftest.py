@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from broadcaster.app import App, open_app
 from broadcaster.authoring import DraftInput, create_draft
 from broadcaster.model import DeliveryState
 from broadcaster.sandbox.keys import SigningKey
+from broadcaster.server.background import Background, serve_in_background
 from broadcaster.server.runner import Service, listen
 from broadcaster.store.deliveries import (
     Delivery,
@@ -192,16 +192,22 @@ class Running:
     """`serve` in a background thread of the test process, on a real socket."""
 
     app: App
-    url: str
-    service: Service
-    loop: asyncio.AbstractEventLoop
-    thread: threading.Thread
+    background: Background
+
+    @property
+    def url(self) -> str:
+        return self.background.url
+
+    @property
+    def service(self) -> Service:
+        return self.background.service
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self.background.loop
 
     def stop(self) -> None:
-        if self.thread.is_alive():
-            self.loop.call_soon_threadsafe(self.service.stop)
-            self.thread.join(timeout=30)
-        assert not self.thread.is_alive(), "serve did not stop"
+        assert self.background.stop(timeout=30), "serve did not stop"
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", timeout=10)
@@ -209,23 +215,7 @@ class Running:
 
 def start_serve(app: App, sock: Any, *, worker: bool = False) -> Running:
     """Run `serve` for ``app`` on ``sock`` until the test ends."""
-    loop = asyncio.new_event_loop()
-    service = Service(app, sock, worker=worker)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(service.run())
-        except BaseException as exc:  # reported by the test that stops it
-            errors.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, name="serve", daemon=True)
-    thread.start()
-    host, port = sock.getsockname()[:2]
-    return Running(app=app, url=f"http://{host}:{port}", service=service, loop=loop, thread=thread)
+    return Running(app=app, background=serve_in_background(app, sock, worker=worker))
 
 
 ServeFactory = Callable[..., Running]
