@@ -89,8 +89,11 @@ STEP_TIMEOUT_S = 60.0
 
 def make_workspace(root: Path, sandbox_env: dict[str, str], database_url: str | None) -> None:
     """``broadcaster init``, pointed at the sandbox, with the Teams bot and Teams approvals (on
-    ``database_url`` when given, else the embedded SQLite)."""
-    from broadcaster.sandbox.credentials import APPROVER_OBJECT_IDS
+    ``database_url`` when given, else the embedded SQLite).
+
+    Switching the bot on also switches on the approvers' channel and their Entra object ids
+    (the reference values the sandbox knows), as ``broadcaster demo`` does.
+    """
     from broadcaster.scaffold import init_workspace
     from broadcaster.scaffold.accounts import switch_on_account_blocks
 
@@ -103,16 +106,9 @@ def make_workspace(root: Path, sandbox_env: dict[str, str], database_url: str | 
             'database_url = "sqlite:///broadcaster.db"',
             f"database_url = {json.dumps(database_url)}",
         )
-    text = text.replace(
-        "[approval]\n",
-        f'[approval]\nteams_channel_id = "{APPROVERS_CHANNEL}"\nsend_on_approval = true\n',
-        1,
-    )
-    identities = "\n".join(
-        f'"{person}" = "{object_id}"'
-        for person, object_id in zip(EVERY_APPROVER, APPROVER_OBJECT_IDS, strict=True)
-    )
-    text += f"\n[approval.identities]\n{identities}\n"
+    if f'teams_channel_id = "{APPROVERS_CHANNEL}"' not in text:
+        raise RuntimeError("switching the bot on did not switch on Teams approvals")
+    text = text.replace("[approval]\n", "[approval]\nsend_on_approval = true\n", 1)
     config.write_text(text, encoding="utf-8")
     with (root / ".env").open("a", encoding="utf-8") as env:
         env.write("\n# The platform sandbox of this benchmark (an exercise).\n")

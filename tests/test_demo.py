@@ -12,7 +12,7 @@ import feedparser
 import pytest
 
 from broadcaster.app import open_app
-from broadcaster.demo import run_demo
+from broadcaster.cli.demo_run import run_demo
 from broadcaster.errors import BroadcastError
 from broadcaster.sandbox import APPROVER_OBJECT_IDS, TEAMS_CHANNEL_IDS
 from broadcaster.store.announcements import get_announcement

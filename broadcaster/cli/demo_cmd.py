@@ -12,7 +12,7 @@ from broadcaster.cli._shell import broadcaster_command, quote
 from broadcaster.cli.tables import WideOption
 
 if TYPE_CHECKING:
-    from broadcaster.demo import DemoResult
+    from broadcaster.cli.demo_run import DemoResult
 
 __all__ = ["register"]
 
@@ -26,7 +26,7 @@ def demo(
     wide: WideOption = False,
 ) -> None:
     """Draft the seed incident's update, approve it in Teams and at the CLI, send it, show it."""
-    from broadcaster.demo import run_demo
+    from broadcaster.cli.demo_run import run_demo
 
     cli = state(ctx)
     console = stdout()

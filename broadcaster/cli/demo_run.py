@@ -1,4 +1,4 @@
-"""``broadcaster demo``: the whole flow once, on the embedded defaults.
+"""``broadcaster demo``: the whole flow once, on the embedded defaults (run by demo_cmd.py).
 
 A fresh example workspace, the platform sandbox started in this process with every channel
 that needs an account switched on against it, the seed incident's first update drafted by the
@@ -23,8 +23,7 @@ from broadcaster.approval import approve
 from broadcaster.approval_card_queue import cards_enabled
 from broadcaster.authoring import DraftInput, create_draft, submit
 from broadcaster.channels.registry import ChannelRegistry
-from broadcaster.config import SmsTarget, TargetConfig, WebsiteStaticTarget
-from broadcaster.demo_teams import (
+from broadcaster.cli.demo_teams import (
     BotConnector,
     TeamsPlayer,
     card_status,
@@ -33,6 +32,7 @@ from broadcaster.demo_teams import (
     serving,
     wait_for,
 )
+from broadcaster.config import SmsTarget, TargetConfig, WebsiteStaticTarget
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.errors import BroadcastError, InputError
 from broadcaster.fileio import atomic_write
