@@ -8,7 +8,9 @@ the worker calls it once per batch of outcomes, not once per delivery.
 
 Per-recipient channels list every member of the target's list; a member on the opt-out list gets
 a delivery too, created ``cancelled`` (``opted_out``) with no job, so ``status`` can say how many
-opted out. A delivery cancelled for an opt-out is not a failure.
+opted out. A delivery cancelled for an opt-out is not a failure. A channel that names its list
+(SMS: ``Channel.recipient_list``) has those deliveries copied from the list in the database, so
+the numbers never pass through this process: 250,000 of them once cost ``send`` 330 MB.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from broadcaster.store.announcements import (
 from broadcaster.store.approval_cards import card_of
 from broadcaster.store.audit import record_event
 from broadcaster.store.deliveries import (
+    ListDeliveries,
     NewDelivery,
     create_deliveries,
     failed_targets,
@@ -109,7 +112,7 @@ def dispatch_in(
         revision=revision.number,
         content_hash=revision.content_hash,
         targets=list(revision.content.targets),
-        deliveries=len(rows),
+        deliveries=created.deliveries,
         opted_out=created.opted_out,
         run_at=run_at.isoformat(),
         **details,
@@ -119,15 +122,23 @@ def dispatch_in(
         finish_dispatch(conn, announcement_id, revision.id, now, actor=actor, config=app.config)
 
 
-def _fan_out(app: App, conn: Connection, target_ids: Sequence[str]) -> list[NewDelivery]:
-    """One row per delivery: per target, or per recipient where the channel messages people."""
+def _fan_out(
+    app: App, conn: Connection, target_ids: Sequence[str]
+) -> list[NewDelivery | ListDeliveries]:
+    """What to create, in target order: a row per target, or per recipient where the channel
+    messages people (a whole list, when the channel names it, copied in the database)."""
     directory = RecipientLists(conn)
-    rows: list[NewDelivery] = []
+    rows: list[NewDelivery | ListDeliveries] = []
     for target_id in target_ids:
         target = app.config.target(target_id)
         if target is None:  # the configuration was reloaded between preview and now
             raise InputError(f"target {target_id!r} is no longer in the configuration")
         adapter = app.registry.adapter_for(target)
+        list_name = adapter.recipient_list(target)
+        if list_name is not None:
+            list_id = directory.list_id(list_name)
+            rows.append(ListDeliveries(target=target_id, channel=target.channel, list_id=list_id))
+            continue
         rows += [
             NewDelivery(target=target_id, channel=target.channel, recipient=recipient)
             for recipient in adapter.recipients(target, directory)

@@ -350,10 +350,14 @@ class RecipientLists:
         The dispatch splits those off (their deliveries are created cancelled, with no job),
         and the worker checks the opt-out list again just before each send.
         """
+        return store.members(self.conn, self.list_id(list_name))
+
+    def list_id(self, list_name: str) -> int:
+        """The id of the list called ``list_name``; NotFoundError when there is none."""
         list_id = store.find_list(self.conn, list_name)
         if list_id is None:
             raise NotFoundError(
                 f"there is no recipient list {list_name!r}; import it with "
                 "`broadcaster lists import`"
             )
-        return store.members(self.conn, list_id)
+        return list_id

@@ -18,7 +18,7 @@ from broadcaster.errors import NotFoundError
 from broadcaster.recipients import RecipientLists
 from broadcaster.rendering.message import Message
 from broadcaster.rendering.sms_text import SmsText, sms_cost
-from broadcaster.store.recipients import opted_out
+from broadcaster.store.recipients import member_counts
 
 __all__ = ["SmsSummary", "sms_summary"]
 
@@ -98,8 +98,9 @@ def sms_summary(app: App, adapter: SmsChannel, message: Message) -> SmsSummary:
     text = adapter.describe(message)
     try:
         with app.store.read() as conn:
-            numbers = adapter.recipients(target, RecipientLists(conn))
-            recipients = len(numbers) - len(opted_out(conn, numbers))
+            # Counted in the database: the numbers themselves are not needed here.
+            members, opted = member_counts(conn, RecipientLists(conn).list_id(target.list))
+            recipients = members - opted
     except NotFoundError as missing:
         return SmsSummary(
             text=text,

@@ -110,6 +110,13 @@ class SmsChannel(Channel):
             raise InputError(f"target {target.id} is not an SMS target")
         return directory.members(target.list)
 
+    @classmethod
+    def recipient_list(cls, target: TargetConfig) -> str | None:
+        """The target's list: the dispatch creates one delivery per member in the database."""
+        if not isinstance(target, SmsTarget):
+            raise InputError(f"target {target.id} is not an SMS target")
+        return target.list
+
     def call_timeout(self) -> float:
         """One request with its connection, and room to spare for the runner's deadline."""
         return max(self.call_timeout_seconds, _CONNECT_S + self.sms.timeout_seconds + 5.0)

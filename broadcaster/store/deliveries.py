@@ -37,7 +37,7 @@ from sqlalchemy import (
 from broadcaster.errors import NotFoundError
 from broadcaster.model import CancelReason, DeliveryState, Receipt
 from broadcaster.privacy import mask_phone_numbers
-from broadcaster.store.recipients import on_opt_out_list
+from broadcaster.store.recipients import member_numbers, on_opt_out_list
 from broadcaster.store.schema import UtcDateTime, deliveries, jobs, revisions
 from broadcaster.store.sql import chunked
 
@@ -49,6 +49,7 @@ __all__ = [
     "Created",
     "Delivery",
     "DeliveryUpdate",
+    "ListDeliveries",
     "Marked",
     "NewDelivery",
     "PlatformStatus",
@@ -137,6 +138,16 @@ class NewDelivery:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ListDeliveries:
+    """Deliveries to create at dispatch for every member of a recipient list, in the database:
+    one per member, in import order, the member's number as the recipient."""
+
+    target: str
+    channel: str
+    list_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeliveryUpdate:
     """A new state for one delivery, written only if it is still as the writer last saw it."""
 
@@ -185,32 +196,42 @@ def create_deliveries(
     *,
     announcement_id: int,
     revision_id: int,
-    rows: Sequence[NewDelivery],
+    rows: Sequence[NewDelivery | ListDeliveries],
     now: datetime,
 ) -> Created:
-    """Insert a revision's deliveries with set-based statements; returns how many.
+    """Insert a revision's deliveries with set-based statements, in the order of ``rows``;
+    returns how many.
 
+    A :class:`NewDelivery` is one row; a :class:`ListDeliveries` is one row per member of its
+    list, made by an INSERT ... SELECT from the list, so the numbers are not read into Python.
     Every row is created, also for a recipient on the opt-out list: that one is ``cancelled``
     (``opted_out``), so the status can count it, and gets no job (the queue enqueues only
     pending deliveries). One UPDATE against the opt-out table finds them, however long the
-    list: the numbers are not read back into Python.
+    list: the numbers are not read back into Python either.
     """
-    values = [
-        {
-            "announcement_id": announcement_id,
-            "revision_id": revision_id,
-            "target": row.target,
-            "channel": row.channel,
-            "recipient": row.recipient,
-            "state": DeliveryState.PENDING,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for row in rows
-    ]
-    if values:
-        conn.execute(deliveries.insert(), values)
+    created = 0
+    for batch in _runs(rows):
+        if isinstance(batch, ListDeliveries):
+            created += _insert_list(conn, batch, announcement_id, revision_id, now)
+            continue
+        conn.execute(
+            deliveries.insert(),
+            [
+                {
+                    "announcement_id": announcement_id,
+                    "revision_id": revision_id,
+                    "target": row.target,
+                    "channel": row.channel,
+                    "recipient": row.recipient,
+                    "state": DeliveryState.PENDING,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for row in batch
+            ],
+        )
+        created += len(batch)
     opted = conn.execute(
         update(deliveries)
         .where(
@@ -220,7 +241,45 @@ def create_deliveries(
         )
         .values(state=DeliveryState.CANCELLED, cancel_reason=CancelReason.OPTED_OUT)
     ).rowcount
-    return Created(deliveries=len(values), opted_out=int(opted or 0))
+    return Created(deliveries=created, opted_out=int(opted or 0))
+
+
+def _runs(
+    rows: Sequence[NewDelivery | ListDeliveries],
+) -> list[list[NewDelivery] | ListDeliveries]:
+    """``rows`` with each stretch of single rows gathered into one list (one executemany)."""
+    runs: list[list[NewDelivery] | ListDeliveries] = []
+    for row in rows:
+        if isinstance(row, ListDeliveries):
+            runs.append(row)
+        elif runs and isinstance(runs[-1], list):
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    return runs
+
+
+def _insert_list(
+    conn: Connection, source: ListDeliveries, announcement_id: int, revision_id: int, now: datetime
+) -> int:
+    """One pending delivery per member of ``source``'s list, by one INSERT ... SELECT."""
+    # The members' own SELECT, its ORDER BY included, so the ids follow the import order.
+    select_rows = member_numbers(source.list_id).add_columns(
+        literal(announcement_id),
+        literal(revision_id),
+        literal(source.target),
+        literal(source.channel),
+        literal(str(DeliveryState.PENDING)),
+        literal(0),
+        literal(now, UtcDateTime()),
+        literal(now, UtcDateTime()),
+    )
+    columns = ["recipient", "announcement_id", "revision_id", "target", "channel", "state"]
+    statement = deliveries.insert().from_select(
+        [*columns, "attempts", "created_at", "updated_at"], select_rows
+    )
+    # Without preserve_rowcount SQLAlchemy 2.1 reports -1 for an INSERT ... SELECT on psycopg.
+    return int(conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount)
 
 
 # The worker's statements are built once: building them per call cost more than running them.
