@@ -8,26 +8,21 @@ per-recipient channel takes) on the same database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from broadcaster.app import App, open_app
+from broadcaster.app import App
 from broadcaster.channels.registry import ChannelRegistry
 from broadcaster.channels.sms import SmsChannel
 from broadcaster.config import TargetConfig
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.preview import preview_announcement
 from broadcaster.recipients import import_list, opt_out
-from broadcaster.sandbox import Sandbox
 from broadcaster.store.announcements import get_announcement
 from broadcaster.store.schema import audit_events, deliveries, jobs
-from broadcaster.workspace import load_workspace
-from tests.channels.test_sms import LIST, TARGET, sms_toml
-from tests.conftest import set_database_url
+from tests.channels.test_sms import LIST, TARGET
 from tests.queue.conftest import approved
 
 # Numbers from the range PTS keeps for fiction, in an import order that is not sorted, one
@@ -36,19 +31,6 @@ LISTED = ("+46701740609", "+46701740605", "+46701740608", "+46701740606", "+4670
 OPTED = ("+46701740608", "+46701740605")
 #: On the opt-out list, not on the list: gets no delivery at all.
 STRANGER = "+46701740699"
-
-
-@pytest.fixture
-def sms_app(workspace_dir: Path, database_url: str, sandbox: Sandbox) -> Iterator[App]:
-    """The SMS target on each test database (its account in the sandbox's Twilio)."""
-    set_database_url(workspace_dir, database_url)
-    config = workspace_dir / "broadcaster.toml"
-    config.write_text(config.read_text(encoding="utf-8") + sms_toml(), encoding="utf-8")
-    env = "".join(f"{name}={value}\n" for name, value in sandbox.env().items())
-    (workspace_dir / ".env").write_text(env, encoding="utf-8")
-    app = open_app(load_workspace(config, {}))
-    yield app
-    app.close()
 
 
 class ListedInPython(SmsChannel):

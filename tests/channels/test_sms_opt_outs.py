@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from broadcaster.app import App, open_app
+from broadcaster.app import App
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.recipients import import_list, opt_out
 from broadcaster.reports import announcement_status, audit_log
@@ -23,27 +22,11 @@ from broadcaster.sandbox import Sandbox
 from broadcaster.store.recipients import opted_out
 from broadcaster.store.schema import deliveries, jobs
 from broadcaster.worker_runtime import run_worker
-from broadcaster.workspace import load_workspace
-from tests.channels.test_sms import LIST, TARGET, sms_toml
-from tests.conftest import set_database_url
+from tests.channels.test_sms import LIST, TARGET
 from tests.queue.conftest import approved
 
 # Numbers from the range PTS keeps for fiction.
 OURS, AT_TWILIO, LATER, KEEN = "+46701740605", "+46701740606", "+46701740607", "+46701740608"
-
-
-@pytest.fixture
-def sms_app(workspace_dir: Path, database_url: str, sandbox: Sandbox) -> Iterator[App]:
-    """The SMS target on each test database, pointed at the sandbox's Twilio."""
-    set_database_url(workspace_dir, database_url)
-    config = workspace_dir / "broadcaster.toml"
-    config.write_text(config.read_text(encoding="utf-8") + sms_toml(), encoding="utf-8")
-    env = "".join(f"{name}={value}\n" for name, value in sandbox.env().items())
-    (workspace_dir / ".env").write_text(env, encoding="utf-8")
-    # The real clock: Twilio stamps its messages with it.
-    app = open_app(load_workspace(config, {}))
-    yield app
-    app.close()
 
 
 def send(app: App) -> int:

@@ -289,3 +289,16 @@ def send_to_list(app: App, directory: Path, numbers: list[str]) -> int:
     approve(app, "jens.odevall", draft.id)
     send_announcement(app, "kommunikator", draft.id)
     return draft.id
+
+
+#: Borgholm's SMS target sending to the list "boende" (import it with :func:`send_to_list`).
+SMS_LIST_TARGET = """
+[[targets]]
+id = "sms-borgholm"
+channel = "sms"
+organisation = "borgholm"
+list = "boende"
+sender = "Borgholm"
+account_sid = "env:TWILIO_ACCOUNT_SID"
+auth_token = "env:TWILIO_AUTH_TOKEN"
+"""

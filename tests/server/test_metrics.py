@@ -32,6 +32,7 @@ from tests.approvals.conftest import ANNA, JENS, OBJECT_IDS, open_workspace, sub
 from tests.approvals.conftest import write_config as approvals_config
 from tests.approvals.test_card_jobs import threads
 from tests.server.conftest import (
+    SMS_LIST_TARGET,
     Running,
     ServeFactory,
     send_to_list,
@@ -39,16 +40,6 @@ from tests.server.conftest import (
     start_serve,
 )
 
-SMS_TARGET = """
-[[targets]]
-id = "sms-borgholm"
-channel = "sms"
-organisation = "borgholm"
-list = "boende"
-sender = "Borgholm"
-account_sid = "env:TWILIO_ACCOUNT_SID"
-auth_token = "env:TWILIO_AUTH_TOKEN"
-"""
 NUMBERS = ["+46701740010", "+46701740011", "+46701740012"]
 
 Families = dict[str, list[Sample]]
@@ -84,7 +75,7 @@ def test_the_figures_move_when_the_worker_in_serve_delivers_through_the_sandbox(
     serve_factory: ServeFactory, sandbox: Any, tmp_path: Path
 ) -> None:
     running = serve_factory(
-        public_base_url="self", worker=True, secrets=sandbox.env(), sms_targets=SMS_TARGET
+        public_base_url="self", worker=True, secrets=sandbox.env(), sms_targets=SMS_LIST_TARGET
     )
     app = running.app
     before = scrape(running)

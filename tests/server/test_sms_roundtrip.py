@@ -8,18 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from broadcaster.reports import announcement_status
-from tests.server.conftest import ServeFactory, send_to_list
+from tests.server.conftest import SMS_LIST_TARGET, ServeFactory, send_to_list
 
-SMS_TARGET = """
-[[targets]]
-id = "sms-borgholm"
-channel = "sms"
-organisation = "borgholm"
-list = "boende"
-sender = "Borgholm"
-account_sid = "env:TWILIO_ACCOUNT_SID"
-auth_token = "env:TWILIO_AUTH_TOKEN"
-"""
 #: Numbers ending 0003 are not delivered by the emulator (Twilio error 30003).
 NUMBERS = [f"+4670174{n:04d}" for n in range(10, 21)] + ["+46701740003"]
 
@@ -28,7 +18,7 @@ def test_a_send_to_a_list_is_followed_to_delivered_through_the_callbacks(
     serve_factory: ServeFactory, sandbox: Any, tmp_path: Path
 ) -> None:
     running = serve_factory(
-        public_base_url="self", worker=True, secrets=sandbox.env(), sms_targets=SMS_TARGET
+        public_base_url="self", worker=True, secrets=sandbox.env(), sms_targets=SMS_LIST_TARGET
     )
     app = running.app
     announcement_id = send_to_list(app, tmp_path, NUMBERS)
