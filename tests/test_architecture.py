@@ -53,6 +53,7 @@ ALLOWED = {
         "privacy",
         "signing",
         "schema_errors",
+        "platform_urls",
     ),
     "sandbox": ("sandbox", "errors", "signing", "schema_errors"),
     # The HTTP side (`serve`): an entry point like the CLI, but it reaches the platforms and the

@@ -20,6 +20,8 @@ from typing import Any
 
 import requests
 
+from broadcaster.platform_urls import LOGIN_URL, rewrite_url
+
 __all__ = [
     "GRAPH_URL",
     "LOGIN_URL",
@@ -30,30 +32,7 @@ __all__ = [
 ]
 
 GRAPH_URL = "https://graph.facebook.com/"
-LOGIN_URL = "https://login.microsoftonline.com"
 DEFAULT_TIMEOUT_S = 30.0
-
-
-def rewrite_url(url: str, public_root: str, override_root: str | None) -> str:
-    """Replace ``public_root`` at the start of ``url`` by ``override_root``.
-
-    The root only matches on a path boundary: ``https://login.microsoftonline.com.example`` is not
-    ``https://login.microsoftonline.com``. Without an override the URL is returned unchanged.
-
-    Args:
-        url: The URL the SDK is about to request.
-        public_root: The platform's public API root, e.g. ``https://graph.facebook.com/``.
-        override_root: The root to use instead, e.g. ``http://127.0.0.1:8765/graph/``.
-
-    Returns:
-        The URL to request.
-    """
-    if not override_root:
-        return url
-    public = public_root.rstrip("/")
-    if url != public and not url.startswith(public + "/"):
-        return url
-    return override_root.rstrip("/") + url[len(public) :]
 
 
 class RewritingSession(requests.Session):

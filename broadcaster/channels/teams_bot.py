@@ -36,6 +36,7 @@ from broadcaster.errors import (
     TransientError,
     UnknownOutcome,
 )
+from broadcaster.platform_urls import TEAMS_LOGIN_URL_VAR
 from broadcaster.rendering.message import Message
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ __all__ = ["SCOPE", "TeamsBotChannel"]
 
 SCOPE = "https://api.botframework.com/.default"
 SERVICE_URL_VAR = "BROADCASTER_TEAMS_SERVICE_URL"
-LOGIN_URL_VAR = "BROADCASTER_TEAMS_LOGIN_URL"
 
 #: Entra ID answers to a token request (AADSTS numbers) that a person must fix, with the fix.
 _ENTRA_FIXES: dict[int, str] = {
@@ -96,7 +96,7 @@ class TeamsBotChannel(TeamsCardChannel):
         self.service_url = _with_slash(
             context.endpoints.get(SERVICE_URL_VAR) or self.settings.service_url
         )
-        self._login_url = context.endpoints.get(LOGIN_URL_VAR)
+        self._login_url = context.endpoints.get(TEAMS_LOGIN_URL_VAR)
         self._msal: msal.ConfidentialClientApplication | None = None
         self._session: RewritingSession | None = None
         self._msal_lock = threading.Lock()

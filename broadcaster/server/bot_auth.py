@@ -33,14 +33,13 @@ import httpx
 import jwt
 
 from broadcaster.config import Config
+from broadcaster.platform_urls import LOGIN_URL, TEAMS_LOGIN_URL_VAR, rewrite_url
 from broadcaster.server.bot_keys import KeysUnavailable, OpenIdKeys
 from broadcaster.server.context import BotCaller
 
 __all__ = [
     "BOT_FRAMEWORK_ISSUER",
-    "DEFAULT_LOGIN_URL",
     "DEFAULT_OPENID_URL",
-    "LOGIN_URL_VAR",
     "OPENID_URL_VAR",
     "SKEW_S",
     "BotAuthSettings",
@@ -49,9 +48,7 @@ __all__ = [
 ]
 
 OPENID_URL_VAR = "BROADCASTER_TEAMS_OPENID_URL"
-LOGIN_URL_VAR = "BROADCASTER_TEAMS_LOGIN_URL"
 DEFAULT_OPENID_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
-DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 #: Clock skew allowed on ``exp`` and ``nbf`` (Bot Framework's own validators allow 5 minutes).
 SKEW_S = 300
@@ -80,7 +77,7 @@ class BotAuthSettings:
     app_id: str
     tenant_id: str
     openid_url: str = DEFAULT_OPENID_URL
-    login_url: str = DEFAULT_LOGIN_URL
+    login_url: str = LOGIN_URL
 
     @classmethod
     def from_workspace(cls, config: Config, env: Mapping[str, str]) -> BotAuthSettings | None:
@@ -92,7 +89,7 @@ class BotAuthSettings:
             app_id=bot.app_id.get_secret_value(),
             tenant_id=bot.tenant_id.get_secret_value(),
             openid_url=env.get(OPENID_URL_VAR) or DEFAULT_OPENID_URL,
-            login_url=(env.get(LOGIN_URL_VAR) or DEFAULT_LOGIN_URL).rstrip("/"),
+            login_url=(env.get(TEAMS_LOGIN_URL_VAR) or LOGIN_URL).rstrip("/"),
         )
 
     @property
@@ -101,7 +98,7 @@ class BotAuthSettings:
         return frozenset(
             {
                 f"https://sts.windows.net/{self.tenant_id}/",
-                f"{DEFAULT_LOGIN_URL}/{self.tenant_id}/v2.0",
+                f"{LOGIN_URL}/{self.tenant_id}/v2.0",
             }
         )
 
@@ -124,7 +121,7 @@ class BotAuthenticator:
             f"{s.login_url}/{s.tenant_id}/v2.0/.well-known/openid-configuration",
             self._http,
             self.clock,
-            rewrite=lambda url: _rewrite(url, DEFAULT_LOGIN_URL, s.login_url),
+            rewrite=lambda url: rewrite_url(url, LOGIN_URL, s.login_url),
         )
 
     def _http(self) -> httpx.AsyncClient:
@@ -262,10 +259,3 @@ def _shown(value: Any, *, quote: bool = True) -> str:
 
 def _url(url: str) -> str:
     return url.rstrip("/")
-
-
-def _rewrite(url: str, public_root: str, override_root: str) -> str:
-    """``url`` with ``public_root`` replaced by ``override_root`` (on a path boundary)."""
-    if url == public_root or url.startswith(public_root + "/"):
-        return override_root + url[len(public_root) :]
-    return url
