@@ -41,10 +41,12 @@ __all__ = [
     "BOT_FRAMEWORK_ISSUER",
     "DEFAULT_OPENID_URL",
     "OPENID_URL_VAR",
+    "SHOWN_CHARS",
     "SKEW_S",
     "BotAuthSettings",
     "BotAuthenticator",
     "BotRefusal",
+    "shown",
 ]
 
 OPENID_URL_VAR = "BROADCASTER_TEAMS_OPENID_URL"
@@ -55,7 +57,8 @@ SKEW_S = 300
 #: Metadata and key requests give up after this long.
 FETCH_TIMEOUT_S = 10.0
 #: Untrusted values (claims of a refused token) kept for the audit log are cut to this length.
-_SHOWN = 200
+#: Untrusted values (claims, activity fields) are cut to this many characters in logs and audit.
+SHOWN_CHARS = 200
 
 
 class BotRefusal(Exception):
@@ -163,7 +166,7 @@ class BotAuthenticator:
         except jwt.PyJWTError:
             raise BotRefusal("the bearer token is not a JWT") from None
         if header.get("alg") != "RS256":
-            raise BotRefusal(f"the token's algorithm is {_shown(header.get('alg'))}, not RS256")
+            raise BotRefusal(f"the token's algorithm is {shown(header.get('alg'))}, not RS256")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise BotRefusal("the token names no signing key (kid)")
@@ -173,13 +176,13 @@ class BotAuthenticator:
         except KeysUnavailable as exc:
             raise BotRefusal(f"the signing keys could not be fetched: {exc}", status=503) from None
         if published is None:
-            raise BotRefusal(f"signed by an unknown key: kid {_shown(kid)} is not published")
+            raise BotRefusal(f"signed by an unknown key: kid {shown(kid)} is not published")
         claims = self._decode(token, published.key, str(issuer))
         self._check_bindings(claims, activity, issuer)
         endorsed = published.endorsements
         channel = activity.get("channelId")
         if endorsed is not None and isinstance(channel, str) and channel not in endorsed:
-            raise BotRefusal(f"the signing key is not endorsed for channel {_shown(channel)}")
+            raise BotRefusal(f"the signing key is not endorsed for channel {shown(channel)}")
         return claims
 
     def _keys_of(self, issuer: Any) -> OpenIdKeys:
@@ -188,7 +191,7 @@ class BotAuthenticator:
         if issuer in self.settings.tenant_issuers:
             return self._tenant
         raise BotRefusal(
-            f"issuer {_shown(issuer)} is neither Bot Framework nor tenant {self.settings.tenant_id}"
+            f"issuer {shown(issuer)} is neither Bot Framework nor tenant {self.settings.tenant_id}"
         )
 
     def _decode(self, token: str, key: jwt.PyJWK, issuer: str) -> dict[str, Any]:
@@ -220,15 +223,15 @@ class BotAuthenticator:
         if issuer != BOT_FRAMEWORK_ISSUER and claims.get("tid", self.settings.tenant_id) != (
             self.settings.tenant_id
         ):
-            raise BotRefusal(f"the token's tid {_shown(claims.get('tid'))} is another tenant")
+            raise BotRefusal(f"the token's tid {shown(claims.get('tid'))} is another tenant")
         claimed_url = claims.get("serviceurl")
         service_url = activity.get("serviceUrl")
         if not isinstance(claimed_url, str) or not claimed_url:
             raise BotRefusal("the token has no serviceurl claim")
         if not isinstance(service_url, str) or _url(claimed_url) != _url(service_url):
             raise BotRefusal(
-                f"the token's serviceurl {_shown(claimed_url)} is not the activity's "
-                f"serviceUrl {_shown(service_url)}"
+                f"the token's serviceurl {shown(claimed_url)} is not the activity's "
+                f"serviceUrl {shown(service_url)}"
             )
 
 
@@ -247,14 +250,14 @@ def _claimed(token: str) -> dict[str, str]:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return {}
-    shown = {"issuer": claims.get("iss"), "audience": claims.get("aud")}
-    return {name: _shown(value, quote=False) for name, value in shown.items() if value is not None}
+    said = {"issuer": claims.get("iss"), "audience": claims.get("aud")}
+    return {name: shown(value, quote=False) for name, value in said.items() if value is not None}
 
 
-def _shown(value: Any, *, quote: bool = True) -> str:
+def shown(value: Any, *, quote: bool = True) -> str:
     """An untrusted value for a log or audit line: printable, quoted, and cut short."""
     text = repr(value) if quote else (value if isinstance(value, str) else repr(value))
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
 
 
 def _url(url: str) -> str:

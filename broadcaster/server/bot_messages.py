@@ -28,7 +28,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from broadcaster.server.bot_auth import BotAuthenticator, BotAuthSettings, BotRefusal
+from broadcaster.server.bot_auth import (
+    SHOWN_CHARS,
+    BotAuthenticator,
+    BotAuthSettings,
+    BotRefusal,
+    shown,
+)
 from broadcaster.server.context import BotCaller, ServerContext
 from broadcaster.server.http import error_response
 from broadcaster.store.audit import record_event
@@ -55,7 +61,6 @@ _NO_HANDLER = {
         "command line (broadcaster approve).",
     },
 }
-_SHOWN = 200
 
 
 def routes(context: ServerContext) -> list[BaseRoute]:
@@ -103,10 +108,10 @@ class _BotMessages:
         if submitted is not None:
             return await self._submitted(submitted, caller)
         if kind != "invoke":
-            log.debug("a %s activity needs no answer", _shown(kind))
+            log.debug("a %s activity needs no answer", shown(kind))
             return Response(status_code=200)
         if name != INVOKE_CARD_ACTION:
-            log.debug("an invoke %s is not handled", _shown(name))
+            log.debug("an invoke %s is not handled", shown(name))
             return error_response(501, "this invoke is not handled")
         handler = self.context.card_actions
         if handler is None:
@@ -141,7 +146,7 @@ class _BotMessages:
         sender = activity.get("from")
         object_id = sender.get("aadObjectId") if isinstance(sender, dict) else None
         if isinstance(object_id, str):
-            details["aad_object_id"] = object_id[:_SHOWN]
+            details["aad_object_id"] = object_id[:SHOWN_CHARS]
         log.warning(
             "refused a Bot Framework request from %s: %s",
             client_ip,
@@ -193,8 +198,3 @@ def _activity(body: bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
     return document if isinstance(document, dict) else None
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
