@@ -228,12 +228,14 @@ class ApprovalCardRunner:
     # -- talking to Teams -------------------------------------------------------------------
 
     async def _carry_out(self, plan: _Plan, changes: dict[str, Any]) -> None:
+        from broadcaster.channels.teams_card import card_activity
+
         bot = self._bot_channel()
         card = plan.card
         receipt = _receipt(card)
         if plan.replace is not None and receipt is not None:
             try:
-                await bot.replace(receipt, _activity(plan.replace, plan.summary))
+                await bot.replace(receipt, card_activity(plan.replace, plan.summary))
             except PermanentError as exc:
                 if plan.post is None:
                     raise
@@ -243,7 +245,7 @@ class ApprovalCardRunner:
                 changes["digest"] = digest(plan.replace)
         if plan.post is not None:
             channel_id = self.app.config.approval.teams_channel_id or ""
-            receipt = await bot.start_thread(channel_id, _activity(plan.post, plan.summary))
+            receipt = await bot.start_thread(channel_id, card_activity(plan.post, plan.summary))
             changes.update(
                 revision=plan.revision,
                 service_url=str(receipt.data["service_url"]),
@@ -314,9 +316,3 @@ def _receipt(card: PostedCard) -> Receipt | None:
         card.activity_id,
         {"service_url": card.service_url or "", "conversation_id": card.conversation_id or ""},
     )
-
-
-def _activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
-    from broadcaster.channels.teams_card import card_attachment
-
-    return {"type": "message", "summary": summary, "attachments": [card_attachment(card)]}

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from broadcaster.channels._rewrite import LOGIN_URL, RewritingSession, msal_http_client
 from broadcaster.channels.base import ChannelContext, Receipt, Rendered
-from broadcaster.channels.teams_card import TeamsCardChannel, card_attachment
+from broadcaster.channels.teams_card import TeamsCardChannel, card_activity
 from broadcaster.channels.teams_http import LoopClient, network_error, retry_after
 from broadcaster.config import TargetConfig, TeamsBotSettings, TeamsBotTarget
 from broadcaster.errors import (
@@ -207,12 +207,7 @@ class TeamsBotChannel(TeamsCardChannel):
     def _activity(self, message: Message, rendered: Rendered) -> dict[str, Any]:
         if rendered.card is None:
             raise PermanentError(self.name, "nothing to post: the card was not rendered")
-        return {
-            "type": "message",
-            # What Teams shows in notifications and the activity feed, where the card is not.
-            "summary": message.content.title,
-            "attachments": [card_attachment(rendered.card)],
-        }
+        return card_activity(rendered.card, message.content.title)
 
     def _activity_path(self, receipt: Receipt) -> str:
         conversation_id = receipt.data.get("conversation_id")

@@ -31,6 +31,7 @@ __all__ = [
     "ADAPTIVE_CARD",
     "MAX_MESSAGE_BYTES",
     "TEMPLATE",
+    "card_activity",
     "card_attachment",
     "card_problems",
     "card_text",
@@ -68,6 +69,15 @@ def render_card(renderer: Renderer, message: Message) -> dict[str, Any]:
 def card_attachment(card: dict[str, Any]) -> dict[str, Any]:
     """The card as a message attachment (Bot Connector activities and Workflows alike)."""
     return {"contentType": ADAPTIVE_CARD, "content": card}
+
+
+def card_activity(card: dict[str, Any], summary: str) -> dict[str, Any]:
+    """A Bot Connector message activity carrying ``card``.
+
+    ``summary`` is what Teams shows in notifications and the activity feed, where the card is
+    not.
+    """
+    return {"type": "message", "summary": summary, "attachments": [card_attachment(card)]}
 
 
 def card_problems(card: dict[str, Any]) -> list[str]:
