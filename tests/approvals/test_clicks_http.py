@@ -14,7 +14,7 @@ import pytest
 
 from broadcaster.app import App
 from broadcaster.authoring import EditInput, edit, submit
-from broadcaster.model import AnnouncementState, Severity
+from broadcaster.model import Announcement, AnnouncementState, Severity
 from broadcaster.queue.jobs import JobKind
 from broadcaster.sandbox.teams import find_execute_action
 from broadcaster.server.runner import listen
@@ -54,6 +54,14 @@ def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def submitted_and_posted(app: App, sandbox: Any, **draft: Any) -> tuple[Announcement, Any]:
+    """An announcement submitted for approval, and its card once the worker has posted it."""
+    announcement = submitted(app, **draft)
+    wait_for(lambda: bool(threads(sandbox)))
+    [posted] = threads(sandbox)
+    return announcement, posted
+
+
 def bot_url(running: Running) -> str:
     return f"{running.url}/api/messages"
 
@@ -79,9 +87,7 @@ def refusal(card: dict[str, Any]) -> str | None:
 
 def test_clicks_in_teams_approve_and_every_view_follows(serving: Running, sandbox: Any) -> None:
     app = serving.app
-    announcement = submitted(app, severity=Severity.CRISIS)
-    wait_for(lambda: bool(threads(sandbox)))
-    [posted] = threads(sandbox)
+    announcement, posted = submitted_and_posted(app, sandbox, severity=Severity.CRISIS)
 
     # A stranger's click: refused, with a card that says why; nothing changes.
     answer = sandbox.teams.click(bot_url(serving), verb="approve", user_object_id=STRANGER_ID,
@@ -132,9 +138,7 @@ def test_a_click_on_a_card_of_an_older_revision_is_refused_over_http(
     serving: Running, sandbox: Any
 ) -> None:
     app = serving.app
-    announcement = submitted(app)
-    wait_for(lambda: bool(threads(sandbox)))
-    [posted] = threads(sandbox)
+    announcement, posted = submitted_and_posted(app, sandbox)
     stale = sandbox.teams.invoke(verb="approve", user_object_id=OBJECT_IDS[JENS],
                                  activity_id=posted.id)  # fmt: skip
     edit(app, AUTHOR, announcement.id, EditInput(body="Rättad text."))
@@ -151,9 +155,7 @@ def test_twenty_simultaneous_clicks_by_two_approvers_send_once_over_http(
     serving: Running, sandbox: Any
 ) -> None:
     app = serving.app
-    announcement = submitted(app, severity=Severity.CRISIS)
-    wait_for(lambda: bool(threads(sandbox)))
-    [posted] = threads(sandbox)
+    announcement, posted = submitted_and_posted(app, sandbox, severity=Severity.CRISIS)
     clicks = [
         sandbox.teams.invoke(verb="approve", user_object_id=OBJECT_IDS[who], activity_id=posted.id)
         for who in [ANNA, JENS] * 10
@@ -196,9 +198,7 @@ def fallback_click(sandbox: Any, posted: str, verb: str, who: str, **inputs: str
 
 def test_older_clients_decide_through_the_submit_fallback(serving: Running, sandbox: Any) -> None:
     app = serving.app
-    announcement = submitted(app)
-    wait_for(lambda: bool(threads(sandbox)))
-    [posted] = threads(sandbox)
+    announcement, posted = submitted_and_posted(app, sandbox)
     answer = sandbox.teams.send(
         bot_url(serving), fallback_click(sandbox, posted.id, "approve", ANNA)
     )
@@ -217,9 +217,7 @@ def test_a_submit_fallback_click_by_a_stranger_changes_nothing(
     serving: Running, sandbox: Any
 ) -> None:
     app = serving.app
-    announcement = submitted(app)
-    wait_for(lambda: bool(threads(sandbox)))
-    [posted] = threads(sandbox)
+    announcement, posted = submitted_and_posted(app, sandbox)
     click = fallback_click(sandbox, posted.id, "approve", ANNA)
     click["from"]["aadObjectId"] = STRANGER_ID
     assert sandbox.teams.send(bot_url(serving), click).status_code == 200
