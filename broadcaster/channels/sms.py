@@ -238,7 +238,9 @@ class SmsChannel(Channel):
     async def _within(self, call: Any) -> Any:
         """Await a call of the SDK under the request's deadline (belt and braces: the HTTP
         client has its own, and the worker's lease one more)."""
-        return await asyncio.wait_for(call, _CONNECT_S + self.sms.timeout_seconds + 1.0)
+        # asyncio.timeout rather than wait_for: no task of its own for each of 26,000 sends.
+        async with asyncio.timeout(_CONNECT_S + self.sms.timeout_seconds + 1.0):
+            return await call
 
     def _sender(self) -> dict[str, str]:
         if self.sms.messaging_service_sid:

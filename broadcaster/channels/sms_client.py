@@ -21,11 +21,17 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any, cast
+from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
+
+#: Form values this long (a text's body) are encoded once and remembered ...
+_REMEMBERED_LENGTH = 40
+#: ... this many of them, per client.
+_REMEMBERED_VALUES = 32
 
 __all__ = ["NotSent", "TimedTwilioHttpClient", "WaitRequested", "error_answer"]
 
@@ -59,6 +65,7 @@ class TimedTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             sock_read=read_timeout,
         )
         self._session: aiohttp.ClientSession | None = None
+        self._quoted: dict[str, str] = {}
 
     def log_request(self, kwargs: dict[str, Any]) -> None:
         """Nothing: see the module docstring."""
@@ -84,8 +91,8 @@ class TimedTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
                 method.upper(),
                 url,
                 params=cast(Any, params),
-                data=data,
-                headers=_with_auth(headers, auth),
+                data=None if data is None else self._form(data),
+                headers=_with_auth(headers, auth, form=data is not None),
                 timeout=self._deadline,
                 allow_redirects=allow_redirects,
             )
@@ -98,6 +105,35 @@ class TimedTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             code, message = _error(text, answer.status)
             raise WaitRequested(answer.status, url, message, code, method.upper(), retry_after)
         return Response(answer.status, text, answer.headers)
+
+    def _form(self, data: dict[str, object]) -> bytes:
+        """The form body, encoded as aiohttp would (``urlencode`` with ``doseq``).
+
+        Encoded here because a fan-out posts one text to thousands of numbers: the text is
+        percent-encoded once and remembered, where aiohttp would encode it character by
+        character for every recipient (a sixth of a worker's CPU time per message).
+        """
+        # (typeshed spells quote_via as an overloaded protocol that a method cannot match)
+        return urlencode(data, doseq=True, quote_via=cast(Any, self._quote)).encode("ascii")
+
+    def _quote(
+        self,
+        value: str | bytes,
+        safe: str = "",
+        encoding: str | None = None,
+        errors: str | None = None,
+    ) -> str:
+        """``quote_plus``, remembered for long text values (``urlencode``'s ``quote_via``)."""
+        if isinstance(value, bytes):
+            return quote_plus(value, safe)
+        if len(value) < _REMEMBERED_LENGTH:  # numbers: different every time
+            return quote_plus(value, safe, encoding, errors)
+        quoted = self._quoted.get(value)
+        if quoted is None:
+            if len(self._quoted) >= _REMEMBERED_VALUES:
+                self._quoted.clear()
+            quoted = self._quoted[value] = quote_plus(value, safe, encoding, errors)
+        return quoted
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -113,9 +149,14 @@ class TimedTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             await session.close()
 
 
-def _with_auth(headers: dict[str, str] | None, auth: tuple[str, str] | None) -> dict[str, str]:
-    """The headers with HTTP Basic auth (aiohttp 3.14 deprecates its ``BasicAuth``)."""
+def _with_auth(
+    headers: dict[str, str] | None, auth: tuple[str, str] | None, *, form: bool = False
+) -> dict[str, str]:
+    """The headers with HTTP Basic auth (aiohttp 3.14 deprecates its ``BasicAuth``), and the
+    form's content type when the body is one."""
     merged = dict(headers or {})
+    if form:
+        merged.setdefault("Content-Type", "application/x-www-form-urlencoded")
     if auth is not None:
         pair = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
         merged["Authorization"] = f"Basic {pair}"

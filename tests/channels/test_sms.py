@@ -171,6 +171,39 @@ def test_a_text_from_the_sender_id_with_validity_and_status_callback(
     assert NUMBER not in json.dumps(dict(receipt.data))
 
 
+def test_one_adapter_sends_each_text_exactly_as_written_to_each_number(
+    app: App, sandbox: Sandbox
+) -> None:
+    """The adapter encodes the form itself and remembers a long text's encoding (it is the
+    same for thousands of numbers): what Twilio reads must still be each message's own text,
+    characters that mean something in a form included, and never another text's."""
+    adapter = adapter_of(app)
+    texts = [
+        "Vatten & avlopp: 50% + 50% = 100%; kokvatten?ja=nej #2\nRing 0485-880 00.",
+        "Информация на русском 🚰 — läs mer på borgholm.se/?a=1&b=2",
+        "Kort",
+    ]
+    numbers = [f"+4670174060{n}" for n in range(5, 10)]
+    plan = [(text, number) for text in texts for number in numbers[:2]] + [(texts[0], numbers[4])]
+
+    async def send_all(channel: SmsChannel) -> list[Receipt]:
+        receipts = []
+        for n, (text, number) in enumerate(plan):
+            message = to(app, number, delivery_id=n + 1, body=text)
+            receipts.append(await channel.send(message, channel.prepare(message)))
+        return receipts
+
+    receipts = run(adapter, send_all)
+
+    requests = creates(sandbox)
+    assert len(requests) == len(plan) == len(receipts)
+    for (text, number), request in zip(plan, requests, strict=True):
+        assert request.field("To") == number
+        assert request.field("Body").endswith(text)
+        assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert [m.to for m in sandbox.twilio.messages()] == [number for _, number in plan]
+
+
 def test_a_text_through_the_messaging_service_without_a_callback_url(
     make_app: Callable[..., App], sandbox: Sandbox
 ) -> None:
