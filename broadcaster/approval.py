@@ -134,13 +134,7 @@ def approve(
     with app.store.write() as conn:
         current = _pending(conn, announcement_id, expected_hash)
         revision = current.revision
-        allowed = eligibility_of(conn, policy, announcement_id)
-        if person not in allowed.eligible:
-            did = "wrote" if person == current.author else "edited"
-            raise ApprovalError(
-                f"{person} {did} announcement {announcement_id} and cannot approve it; "
-                f"it needs {allowed.who()} (allow_self_approval is off)"
-            )
+        _check_eligible(conn, policy, current, person, "approve")
         counted = record_decision(
             conn,
             revision_id=revision.id,
@@ -231,10 +225,12 @@ def reject(
     if not reason.strip():
         raise InputError("--reason is required: say what must change")
     check_text("reason", reason, lines=True)  # it is shown to the author, and on a Teams card
-    _check_approver(app.config.approval, person)
+    policy = app.config.approval
+    _check_approver(policy, person)
     now = app.clock()
     with app.store.write() as conn:
         current = _pending(conn, announcement_id, expected_hash)
+        _check_eligible(conn, policy, current, person, "reject")
         revision = current.revision
         decision = {"person": person, "decision": REJECT, "reason": reason.strip(), "via": via}
         if not record_decision(
@@ -268,6 +264,22 @@ def _check_approver(policy: ApprovalPolicy, person: str) -> None:
     if person not in policy.approvers:
         listed = ", ".join(policy.approvers) or "nobody (set approval.approvers)"
         raise ApprovalError(f"{person} is not an approver (approvers: {listed})")
+
+
+def _check_eligible(
+    conn: Connection, policy: ApprovalPolicy, current: Announcement, person: str, verb: str
+) -> None:
+    """Refuse a decision by someone who wrote or edited the text: four eyes both ways (an
+    author who wants an update back cancels or edits it; a rejection is a reviewer's word)."""
+    allowed = eligibility_of(conn, policy, current.id)
+    if person in allowed.eligible:
+        return
+    did = "wrote" if person == current.author else "edited"
+    instead = "" if verb == "approve" else f"; to take it back, `broadcaster cancel {current.id}`"
+    raise ApprovalError(
+        f"{person} {did} announcement {current.id} and cannot {verb} it; "
+        f"it needs {allowed.who()} (allow_self_approval is off){instead}"
+    )
 
 
 def _pending(conn: Connection, announcement_id: int, expected_hash: str | None) -> Announcement:

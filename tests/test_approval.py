@@ -53,6 +53,22 @@ def test_self_approval_is_refused_even_for_an_approver(db_app: App) -> None:
         approve(db_app, "anna.hasselbom", announcement.id)
 
 
+def test_an_author_cannot_reject_their_own_update_either(db_app: App) -> None:
+    announcement = submitted(db_app, author="anna.hasselbom")
+    with pytest.raises(
+        ApprovalError,
+        match=rf"anna\.hasselbom wrote announcement {announcement.id} and cannot reject it; .*"
+        rf"to take it back, `broadcaster cancel {announcement.id}`",
+    ):
+        reject(db_app, "anna.hasselbom", announcement.id, "Jag ångrar mig")
+    with db_app.store.read() as conn:
+        assert get_announcement(conn, announcement.id).state == AnnouncementState.PENDING_APPROVAL
+        assert [e.action for e in list_events(conn, announcement.id)].count("rejected") == 0
+    assert reject(db_app, "jens.odevall", announcement.id, "Fel nummer").state == (
+        AnnouncementState.REJECTED
+    )
+
+
 def test_self_approval_allowed_when_the_policy_says_so(db_app: App) -> None:
     policy = db_app.config.approval.model_copy(update={"allow_self_approval": True})
     replace_config(db_app, approval=policy)
