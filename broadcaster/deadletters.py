@@ -1,5 +1,6 @@
 """Dead letters (owner of no table; writes through store/ and queue/): deliveries the queue gave
-up on, listed for a person and put back in the queue by hand."""
+up on, and approval cards it could not post to Teams, listed for a person and put back in the
+queue by hand."""
 
 from __future__ import annotations
 
@@ -7,22 +8,44 @@ from collections.abc import Sequence
 from typing import Any
 
 from broadcaster.app import App
+from broadcaster.approval_card_queue import cards_enabled, queue_card
 from broadcaster.errors import InputError, NotFoundError
 from broadcaster.model import AnnouncementState
 from broadcaster.privacy import mask_phone, mask_phone_numbers
-from broadcaster.queue.jobs import JobKind, NewJob, enqueue_many, requeue
-from broadcaster.store.announcements import lock_state, set_state
+from broadcaster.queue.jobs import (
+    JobKind,
+    NewJob,
+    dead_announcement_jobs,
+    enqueue_many,
+    requeue,
+)
+from broadcaster.store.announcements import get_announcement, lock_state, set_state
 from broadcaster.store.audit import record_event
 from broadcaster.store.deliveries import dead_letters, requeue_dead
 
-__all__ = ["list_dead_letters", "retry_dead_letters"]
+__all__ = ["list_dead_letters", "retry_approval_cards", "retry_dead_letters"]
 
 
 def list_dead_letters(app: App) -> dict[str, Any]:
-    """``{"deadletters": [{"id", "announcement_id", "title", "target", ...}]}``, oldest first."""
+    """``{"deadletters": [{"id", "announcement_id", "title", "target", ...}], "approval_cards":
+    [{"announcement_id", "title", "attempts", "last_error", "dead_since"}]}``, oldest first."""
     with app.store.read() as conn:
         rows = dead_letters(conn)
+        cards = [
+            (job, get_announcement(conn, job.announcement_id).revision.content.title)
+            for job in dead_announcement_jobs(conn, JobKind.APPROVAL_CARD)
+        ]
     return {
+        "approval_cards": [
+            {
+                "announcement_id": job.announcement_id,
+                "title": title,
+                "attempts": job.attempts,
+                "last_error": mask_phone_numbers(job.last_error) if job.last_error else None,
+                "dead_since": job.dead_since.isoformat(timespec="seconds"),
+            }
+            for job, title in cards
+        ],
         "deadletters": [
             {
                 "id": row.id,
@@ -36,7 +59,7 @@ def list_dead_letters(app: App) -> dict[str, Any]:
                 "dead_since": row.updated_at.isoformat(timespec="seconds"),
             }
             for row in rows
-        ]
+        ],
     }
 
 
@@ -85,3 +108,27 @@ def retry_dead_letters(app: App, actor: str, delivery_ids: Sequence[int] | None)
     if delivery_ids is None and not found:
         raise InputError("there are no dead letters to retry")
     return [d.id for d in found]
+
+
+def retry_approval_cards(app: App, actor: str) -> list[int]:
+    """Have the worker post or update every card it gave up on; returns their announcements."""
+    if not cards_enabled(app.config):
+        raise InputError(
+            "approval cards are off: they need [teams_bot] and [approval] teams_channel_id "
+            "in broadcaster.toml"
+        )
+    now = app.clock()
+    with app.store.write() as conn:
+        announcement_ids = [
+            job.announcement_id for job in dead_announcement_jobs(conn, JobKind.APPROVAL_CARD)
+        ]
+        for announcement_id in announcement_ids:
+            queue_card(conn, app.config, announcement_id, now)
+            record_event(
+                conn,
+                actor=actor,
+                action="approval_card_retried",
+                now=now,
+                announcement_id=announcement_id,
+            )
+    return announcement_ids

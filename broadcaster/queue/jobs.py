@@ -28,6 +28,7 @@ from broadcaster.store.schema import UtcDateTime, deliveries, jobs
 from broadcaster.store.sql import chunked
 
 __all__ = [
+    "DeadJob",
     "Job",
     "JobKind",
     "JobState",
@@ -37,6 +38,7 @@ __all__ = [
     "Settlement",
     "activity",
     "claim",
+    "dead_announcement_jobs",
     "depth",
     "enqueue_for_announcement",
     "enqueue_many",
@@ -681,3 +683,52 @@ def depth(conn: Connection, now: datetime) -> QueueDepth:
         running=int(running),
         oldest_due=oldest if isinstance(oldest, datetime) else None,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadJob:
+    """A job about a whole announcement that was given up on (``deadletters``)."""
+
+    id: int
+    announcement_id: int
+    attempts: int
+    last_error: str | None
+    dead_since: datetime
+
+
+def dead_announcement_jobs(conn: Connection, kind: str) -> list[DeadJob]:
+    """Dead jobs of ``kind`` not followed by a newer job of theirs, oldest first.
+
+    A job of this kind is about its announcement as it stands (an approval card): only the
+    newest one of each announcement matters, and a dead one is news only while no later job
+    (queued by the next decision, or by hand) took over.
+    """
+    newer = jobs.alias("newer")
+    rows = conn.execute(
+        select(
+            jobs.c.id, jobs.c.announcement_id, jobs.c.attempts, jobs.c.last_error, jobs.c.updated_at
+        )
+        .where(
+            jobs.c.kind == kind,
+            jobs.c.state == JobState.DEAD,
+            jobs.c.announcement_id.is_not(None),
+            ~select(newer.c.id)
+            .where(
+                newer.c.kind == kind,
+                newer.c.announcement_id == jobs.c.announcement_id,
+                newer.c.id > jobs.c.id,
+            )
+            .exists(),
+        )
+        .order_by(jobs.c.updated_at, jobs.c.id)
+    ).all()
+    return [
+        DeadJob(
+            id=row.id,
+            announcement_id=row.announcement_id,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            dead_since=row.updated_at,
+        )
+        for row in rows
+    ]

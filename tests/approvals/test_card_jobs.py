@@ -218,3 +218,50 @@ def test_a_bot_blocked_in_the_channel_is_a_dead_letter_that_says_what_to_do(
     assert "the approval card could not be posted or updated" in error
     assert "unblock it or install the app in the team again" in error
     assert threads(sandbox) == []
+
+
+def test_deadletters_lists_a_card_given_up_on_and_retry_cards_posts_it(
+    teams_app: App, sandbox: Any, cli: Cli
+) -> None:
+    cli.env.update(sandbox.env())
+    sandbox.connector.block(APPROVERS_CHANNEL)
+    announcement = submitted(teams_app, title="Kokvatten i Löttorp")
+    run_until(teams_app, lambda: _dead_cards(cli) != [])
+    [card] = _dead_cards(cli)
+    assert (card["announcement_id"], card["title"]) == (announcement.id, "Kokvatten i Löttorp")
+    assert "unblock it or install the app in the team again" in card["last_error"]
+    human = cli("deadletters")
+    assert human.exit_code == 0, human.stderr
+    text = " ".join(human.stdout.split())
+    assert "No dead deliveries." in text
+    assert f"#{announcement.id} Kokvatten i Löttorp (1 tries): the approval card could not" in text
+    assert "then: broadcaster deadletters --retry-cards" in text
+
+    # One thing at a time: --retry-cards with --all is refused before anything is queued.
+    assert cli("deadletters", "--retry-cards", "--all").exit_code == 2
+    sandbox.connector.reset()  # the bot is let back into the channel
+    result = cli("deadletters", "--retry-cards", "--json", "--as", "admin")
+    assert result.exit_code == 0, result.stderr
+    assert result.json() == {"retried_cards": [announcement.id]}
+    assert _dead_cards(cli) == []  # a newer card job took over
+    run_until(teams_app, lambda: bool(threads(sandbox)))
+    row = card_row(teams_app, announcement.id)
+    assert row is not None and row.activity_id == threads(sandbox)[0].id
+    again = cli("deadletters", "--retry-cards", "--json")
+    assert again.json() == {"retried_cards": []}
+
+
+def test_retry_cards_without_teams_says_what_is_missing(
+    workspace_dir: Path, database_url: str, cli: Cli
+) -> None:
+    write_config(workspace_dir, database_url, teams=False)
+    result = cli("deadletters", "--retry-cards", "--json")
+    assert result.exit_code == 2
+    assert "need [teams_bot] and [approval] teams_channel_id" in result.json()["error"]["message"]
+
+
+def _dead_cards(cli: Cli) -> list[dict[str, Any]]:
+    result = cli("deadletters", "--json")
+    assert result.exit_code == 0, result.stderr
+    cards: list[dict[str, Any]] = result.json()["approval_cards"]
+    return cards
