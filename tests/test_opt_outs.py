@@ -165,7 +165,7 @@ def test_opted_out_before_dispatch_gets_a_cancelled_row_no_job_and_no_send(
     assert events(db_app, announcement_id, "sent") == [
         {"delivered": 2, "opted_out": 1, "failed": []}
     ]
-    assert list_dead_letters(db_app) == {"deadletters": []}
+    assert list_dead_letters(db_app) == {"approval_cards": [], "deadletters": []}
 
 
 def test_opted_out_after_dispatch_is_never_sent(db_app: App, phones: Phones) -> None:
@@ -179,7 +179,7 @@ def test_opted_out_after_dispatch_is_never_sent(db_app: App, phones: Phones) -> 
     with db_app.store.read() as conn:
         assert set(conn.execute(select(jobs.c.state)).scalars()) == {"done"}
     assert announcement_status(db_app, announcement_id)["state"] == "sent"
-    assert list_dead_letters(db_app) == {"deadletters": []}
+    assert list_dead_letters(db_app) == {"approval_cards": [], "deadletters": []}
 
 
 def test_the_last_delivery_opted_out_at_send_time_settles_the_announcement(
@@ -243,7 +243,7 @@ def test_the_platform_saying_opted_out_cancels_and_opts_the_number_out(
     with db_app.store.read() as conn:
         assert sorted(conn.execute(select(jobs.c.state)).scalars()) == ["done"] * 3
     assert opted_out(db_app, FIRST, SECOND, THIRD) == {SECOND}
-    assert list_dead_letters(db_app) == {"deadletters": []}
+    assert list_dead_letters(db_app) == {"approval_cards": [], "deadletters": []}
     # Audited with the number masked: who stopped the texts stays traceable without it.
     (event,) = events(db_app, announcement_id, "opted_out")
     assert event["number"] == "+46 70 *** ** 06"
@@ -307,6 +307,6 @@ def test_status_and_deadletters_at_the_command_line(
     assert (counts["sent"], counts["failed"], counts["opted_out"]) == (1, 0, 2)
     failed = cli("status", str(announcement_id), "--target", TARGET, "--failed", "--json")
     assert failed.json()["count"] == 0  # an opt-out is not a failed recipient
-    assert cli("deadletters", "--json").json() == {"deadletters": []}
+    assert cli("deadletters", "--json").json() == {"approval_cards": [], "deadletters": []}
     everything = shown.stdout + str(document)
     assert not any(number in everything for number in (FIRST, SECOND, THIRD))
