@@ -7,6 +7,8 @@ release at shutdown it hands to :meth:`ServerContext.on_close`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -15,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from broadcaster.app import App
-from broadcaster.server import bot_messages, health, metrics, twilio_status
+from broadcaster.server import bot_messages, health, metrics, refusals, twilio_status
 from broadcaster.server.card_actions import ApprovalCardActions, Wakeable
 from broadcaster.server.context import DEFAULT_MAX_BODY_BYTES, ServerContext, WorkerProbe
 from broadcaster.server.http import BodyLimit, CatchAll, exception_handlers
@@ -52,10 +54,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        summaries = asyncio.create_task(refusals.flush_every(app, context.refusals))
         try:
             yield
         finally:
-            await context.aclose()  # e.g. the callback batch in flight is written
+            summaries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await summaries
+            try:
+                await context.aclose()  # e.g. the callback batch in flight is written
+            finally:
+                await refusals.flush(app, context.refusals, everything=True)
 
     web = Starlette(
         routes=routes,

@@ -137,6 +137,14 @@ class _BotMessages:
     async def _refuse(
         self, refusal: BotRefusal, activity: dict[str, Any], client_ip: str | None
     ) -> Response:
+        refused = error_response(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
+        if refusal.status == 503:
+            refused = error_response(
+                503, "cannot verify the request now; try again", {"Retry-After": "5"}
+            )
+        app = self.context.app
+        if not self.context.refusals.admit(ENDPOINT, client_ip, app.clock()):
+            return refused  # counted; summarised once a minute (server/refusals.py)
         details: dict[str, Any] = {
             "endpoint": ENDPOINT,
             "reason": refusal.reason,
@@ -159,11 +167,7 @@ class _BotMessages:
             if not is_unavailable(exc):
                 raise
             log.warning("could not audit the refusal: the database is unavailable")
-        if refusal.status == 503:
-            return error_response(
-                503, "cannot verify the request now; try again", {"Retry-After": "5"}
-            )
-        return error_response(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
+        return refused
 
     def _audit(self, details: dict[str, Any]) -> None:
         app = self.context.app

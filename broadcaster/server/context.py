@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from broadcaster.app import App
 from broadcaster.delivery import SendObserver
+from broadcaster.server.refusals import RefusalBudget
 
 __all__ = [
     "DEFAULT_DATABASE_TIMEOUT_S",
@@ -68,6 +69,8 @@ class ServerContext:
     database_timeout: float = DEFAULT_DATABASE_TIMEOUT_S
     #: Who answers approval-card clicks arriving at ``/api/messages`` (None: nobody yet).
     card_actions: CardActionHandler | None = None
+    #: Which refused, unauthenticated requests are audited one by one (the rest are counted).
+    refusals: RefusalBudget = field(default_factory=RefusalBudget)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:

@@ -76,6 +76,7 @@ def routes(context: ServerContext) -> list[BaseRoute]:
 
 class _TwilioStatus:
     def __init__(self, context: ServerContext) -> None:
+        self.context = context
         self.signatures = TwilioSignatures(context.app.config)
         self.batcher: Batcher[StatusReport | Refusal, Outcome] = Batcher(
             functools.partial(apply_batch, context.app, pruning=TokenPruning()),
@@ -129,6 +130,9 @@ class _TwilioStatus:
         return signers or "the signature does not match any SMS target's secret"
 
     async def _refuse(self, refusal: Refusal) -> Response:
+        budget = self.context.refusals
+        if not budget.admit(ENDPOINT, refusal.client_ip, self.context.app.clock()):
+            return error_response(403, "forbidden")  # counted; summarised (server/refusals.py)
         log.warning(
             "refused a Twilio status callback from %s: %s",
             refusal.client_ip,
