@@ -120,9 +120,10 @@ class Channel(ABC):
     def recipients(cls, target: TargetConfig, directory: RecipientDirectory) -> Sequence[str]:
         """Whom one dispatch to ``target`` reaches: one delivery is created per entry.
 
-        ``("",)``, the target itself, for channels that post once (a page, a channel, a site);
-        channels that message people one by one (SMS) return each recipient of the target's list,
-        as the directory gives them (opted-out ones too: the core applies the opt-out list).
+        ``("",)``, the target itself, for channels that post once (a page, a channel, a site).
+        A channel that messages people one by one either returns each recipient, as the
+        directory gives them (opted-out ones too: the core applies the opt-out list), or names
+        the target's list in :meth:`recipient_list` (SMS), which the dispatch asks first.
         """
         return ("",)
 

@@ -36,11 +36,10 @@ timeout, connection lost, gateway 5xx   UnknownOutcome: looked up before any res
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from broadcaster.channels.base import Channel, ChannelContext, RecipientDirectory, Rendered
+from broadcaster.channels.base import Channel, ChannelContext, Rendered
 from broadcaster.channels.sms_errors import classify, masked
 from broadcaster.config import SmsTarget, TargetConfig
 from broadcaster.errors import (
@@ -102,13 +101,6 @@ class SmsChannel(Channel):
         self.sms = target
         self._client: Client | None = None
         self._http: TimedTwilioHttpClient | None = None
-
-    @classmethod
-    def recipients(cls, target: TargetConfig, directory: RecipientDirectory) -> Sequence[str]:
-        """Every number of the target's list (one delivery each)."""
-        if not isinstance(target, SmsTarget):
-            raise InputError(f"target {target.id} is not an SMS target")
-        return directory.members(target.list)
 
     @classmethod
     def recipient_list(cls, target: TargetConfig) -> str | None:

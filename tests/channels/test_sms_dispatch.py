@@ -8,15 +8,17 @@ per-recipient channel takes) on the same database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from broadcaster.app import App
+from broadcaster.channels.base import RecipientDirectory
 from broadcaster.channels.registry import ChannelRegistry
 from broadcaster.channels.sms import SmsChannel
-from broadcaster.config import TargetConfig
+from broadcaster.config import SmsTarget, TargetConfig
 from broadcaster.dispatch import dispatch_revision
 from broadcaster.preview import preview_announcement
 from broadcaster.recipients import import_list, opt_out
@@ -39,6 +41,11 @@ class ListedInPython(SmsChannel):
     @classmethod
     def recipient_list(cls, target: TargetConfig) -> str | None:
         return None
+
+    @classmethod
+    def recipients(cls, target: TargetConfig, directory: RecipientDirectory) -> Sequence[str]:
+        assert isinstance(target, SmsTarget)
+        return directory.members(target.list)
 
 
 def import_members(app: App, tmp_path: Path) -> None:
