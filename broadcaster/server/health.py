@@ -10,7 +10,6 @@ has not answered within ``ServerContext.database_timeout`` (5 s) counts as unava
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from starlette.requests import Request
@@ -22,8 +21,6 @@ from broadcaster.server.bounded import BoundedRead
 from broadcaster.server.context import ServerContext
 
 __all__ = ["routes"]
-
-log = logging.getLogger("broadcaster.server")
 
 
 def routes(context: ServerContext) -> list[BaseRoute]:
@@ -48,26 +45,18 @@ def routes(context: ServerContext) -> list[BaseRoute]:
 
 
 class _DatabaseProbe:
-    """Asks the database for the oldest due job, noting in the log when it stops answering."""
+    """Asks the database for the oldest due job (the log says when it stops answering)."""
 
     def __init__(self, context: ServerContext) -> None:
         self.context = context
-        self.failing = False
-        self._read = BoundedRead(self._oldest_due)
+        self._read = BoundedRead(self._oldest_due, "health check")
 
     async def check(self) -> tuple[bool, float | None]:
         """(database answered, seconds the oldest due job has waited or None if none is due)."""
         try:
             oldest, now = await self._read(self.context.database_timeout)
-        except Exception as exc:  # any failure to answer is "unavailable", whatever its kind
-            if not self.failing:
-                reason = str(getattr(exc, "orig", None) or exc or type(exc).__name__)
-                log.warning("health check: the database does not answer: %s", reason.strip())
-            self.failing = True
+        except Exception:  # any failure to answer is "unavailable", whatever its kind
             return False, None
-        if self.failing:
-            log.warning("health check: the database answers again")
-        self.failing = False
         if oldest is None:
             return True, None
         return True, round(max(0.0, (now - oldest).total_seconds()), 1)

@@ -36,7 +36,6 @@ gets 503 (``{"error": ...}``) rather than a scrape that hangs or numbers that ar
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
@@ -57,7 +56,6 @@ from broadcaster.store.counts import decision_counts, delivery_counts
 
 __all__ = ["SEND_SECONDS_BUCKETS", "metrics_registry", "routes"]
 
-log = logging.getLogger("broadcaster.server")
 
 #: From a fast API answer to a call cut off at its deadline (a platform call's timeout).
 SEND_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -66,27 +64,18 @@ SEND_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 def routes(context: ServerContext) -> list[BaseRoute]:
     """The metrics route of this server."""
     registry = metrics_registry(context)
-    scrape = BoundedRead(functools.partial(generate_latest, registry))
-    failing = False
+    scrape = BoundedRead(functools.partial(generate_latest, registry), "metrics")
 
     async def metrics(request: Request) -> Response:
-        nonlocal failing
         try:
             body = await scrape(context.database_timeout)
-        except Exception as exc:  # a database that fails or hangs: no figures rather than wrong
-            if not failing:
-                reason = str(getattr(exc, "orig", None) or exc or type(exc).__name__)
-                log.warning("metrics: the database does not answer: %s", reason.strip())
-            failing = True
+        except Exception:  # a database that fails or hangs: no figures rather than wrong ones
             return error_response(
                 503,
                 "the database did not answer, so there are no figures; "
                 "GET /healthz and the server's log say more",
                 headers={"Cache-Control": "no-store"},
             )
-        if failing:
-            log.warning("metrics: the database answers again")
-        failing = False
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     return [Route("/metrics", metrics, methods=["GET"])]
