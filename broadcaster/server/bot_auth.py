@@ -56,7 +56,6 @@ BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 SKEW_S = 300
 #: Metadata and key requests give up after this long.
 FETCH_TIMEOUT_S = 10.0
-#: Untrusted values (claims of a refused token) kept for the audit log are cut to this length.
 #: Untrusted values (claims, activity fields) are cut to this many characters in logs and audit.
 SHOWN_CHARS = 200
 
