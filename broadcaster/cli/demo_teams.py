@@ -128,7 +128,7 @@ def wait_for(app: App, serving: Background, what: str, done: Callable[[], Any]) 
         if time.monotonic() > deadline:
             raise BroadcastError(
                 f"demo: the worker in serve did not {what} within {WAIT_S:.0f} s; see "
-                f"`broadcaster queue` and `broadcaster deadletters` in {app.workspace.root}"
+                f"`broadcaster status 1` and `broadcaster deadletters` in {app.workspace.root}"
             )
         time.sleep(0.02)
 
